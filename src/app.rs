@@ -1,0 +1,225 @@
+//! Start-up, shared state, router assembly and shutdown of the server.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, ConfigError, DatabaseUrl};
+use crate::crypto::EncryptionKey;
+use crate::http::middleware::{self, HttpPolicy};
+use crate::http::server;
+use crate::setup::{self, SetupGate};
+use crate::store::{Store, StoreError};
+
+/// Everything a request handler may use; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
+    pub config: Config,
+    pub store: Store,
+    pub encryption: EncryptionKey,
+    pub setup: SetupGate,
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// The name shown on every page. (Becomes an admin setting later.)
+    pub fn app_name(&self) -> &str {
+        "Latchkey"
+    }
+}
+
+/// Why the server could not start: a setting (exit status 2) or anything else (1).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StartError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Config(_) => 2,
+            StartError::Other(_) => 1,
+        }
+    }
+}
+
+/// Open the database the configuration names, migrated, mapping failures to the setting.
+pub async fn open_store(config: &Config) -> Result<Store, ConfigError> {
+    let database = config.database();
+    let setting = if config.database_url.is_some() {
+        "LATCHKEY_DATABASE_URL"
+    } else {
+        "LATCHKEY_DATA_DIR"
+    };
+    Store::open(&database).await.map_err(|e| {
+        let problem = match e {
+            StoreError::Migrate(m) => format!("cannot migrate {}: {m}", database.redacted()),
+            other => format!("cannot open {}: {other}", database.redacted()),
+        };
+        ConfigError::new(setting, problem)
+    })
+}
+
+/// A running server; `stop` or `wait` to end it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// The one-time setup link, when no administrator existed at start.
+    pub setup_url: Option<String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Ask the server to stop, and wait until open requests have finished.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+        self.state.store.close().await;
+    }
+
+    /// Wait until the shutdown future given to `start` resolves and the server has drained.
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+        self.state.store.close().await;
+    }
+}
+
+/// Check every setting, prepare storage and keys, bind the socket and start serving.
+/// Nothing is served unless everything is in order.
+pub async fn start(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    let needs_data_dir =
+        config.encryption_key.is_none() || matches!(config.database(), DatabaseUrl::Sqlite(_));
+    if needs_data_dir {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            ConfigError::new(
+                "LATCHKEY_DATA_DIR",
+                format!("cannot create {}: {e}", config.data_dir.display()),
+            )
+        })?;
+    }
+    let key_setting = if config.encryption_key.is_some() {
+        "LATCHKEY_ENCRYPTION_KEY"
+    } else {
+        "LATCHKEY_DATA_DIR"
+    };
+    let encryption = EncryptionKey::load_or_create(
+        config.encryption_key.as_ref().map(|k| k.0.as_str()),
+        &config.data_dir,
+    )
+    .map_err(|e| ConfigError::new(key_setting, e.to_string()))?;
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Some(server::load_tls(cert, key)?),
+        _ => None,
+    };
+    let store = open_store(&config).await?;
+    match store.verify_encryption_key(&encryption).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(ConfigError::new(
+                key_setting,
+                "is not the key this database's secrets were encrypted with (restore the original key)",
+            )
+            .into());
+        }
+        Err(e) => {
+            return Err(StartError::Other(format!(
+                "cannot check the encryption key: {e}"
+            )));
+        }
+    }
+    let has_admin = store
+        .has_admin()
+        .await
+        .map_err(|e| StartError::Other(format!("cannot read users: {e}")))?;
+    let listener: TcpListener = server::bind(config.listen).await?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Other(format!("cannot read the listening address: {e}")))?;
+
+    let (gate, setup_url) = if has_admin {
+        (SetupGate::closed(), None)
+    } else {
+        let (gate, token) = SetupGate::open();
+        let url = config
+            .app_url
+            .join(&format!("/setup?token={}", token.expose()));
+        (gate, Some(url))
+    };
+    let state = AppState(Arc::new(AppInner {
+        config,
+        store,
+        encryption,
+        setup: gate,
+    }));
+    let app = router(state.clone());
+
+    tracing::info!(
+        event = "server.started",
+        listen = %addr,
+        app_url = %state.config.app_url,
+        database = %state.config.database().redacted(),
+        tls = tls.is_some(),
+        version = env!("CARGO_PKG_VERSION"),
+        "Latchkey is serving"
+    );
+    if let Some(url) = &setup_url {
+        tracing::info!(event = "setup.pending", setup_url = %url, "{}", setup::announcement(state.config.app_url.as_str(), url));
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            tokio::select! {
+                () = shutdown => {},
+                _ = stop_rx => {},
+            }
+        };
+        server::serve(listener, tls, app, stop).await;
+        tracing::info!(event = "server.stopped", "Latchkey has stopped");
+    });
+    Ok(Running {
+        addr,
+        state,
+        setup_url,
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+/// Every route of the server, behind the common middleware.
+pub fn router(state: AppState) -> Router {
+    let policy = Arc::new(HttpPolicy {
+        trusted_proxies: state.config.trust_proxy.clone(),
+        hsts: state.config.app_url.is_https(),
+    });
+    Router::new()
+        .merge(crate::web::routes())
+        .fallback(crate::web::not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            policy,
+            middleware::common,
+        ))
+}

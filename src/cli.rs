@@ -1,0 +1,284 @@
+//! The `latchkey` command line: serve (the default) and the admin commands, all on the
+//! same configuration and database as the server, also while it runs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::app::{self, StartError};
+use crate::audit::{self, Origin};
+use crate::config::{Config, ConfigError, LogLevel, SETTINGS, Source};
+use crate::domain::user::NewUser;
+use crate::logging;
+use crate::store::{Backend, StoreError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "latchkey",
+    version,
+    about = "Latchkey: a self-hosted OpenID Connect identity provider"
+)]
+#[command(
+    after_help = "Settings come from LATCHKEY_* environment variables or the TOML file; `latchkey config` lists them."
+)]
+pub struct Cli {
+    /// TOML file with settings (environment variables win over it).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (what `latchkey` does without a subcommand).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Exit 0 when the server answers healthy, else 1 (for container health checks).
+    Healthcheck {
+        /// Health URL to ask (default: this configuration's listening address).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Make a consistent copy of the SQLite database while the server runs.
+    Backup {
+        /// The new file to write.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Show every setting, its value (secrets hidden) and where it came from.
+    Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user and print it as JSON.
+    Create(CreateUser),
+    /// Print every user as a JSON array.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateUser {
+    #[arg(long)]
+    pub username: String,
+    #[arg(long)]
+    pub email: String,
+    #[arg(long, default_value = "")]
+    pub first_name: String,
+    #[arg(long, default_value = "")]
+    pub last_name: String,
+    /// Make the user an administrator.
+    #[arg(long)]
+    pub admin: bool,
+}
+
+/// A failed command: the message for standard error and the exit status.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Failure {
+        Failure {
+            message: e.to_string(),
+            code: 2,
+        }
+    }
+}
+
+impl From<StartError> for Failure {
+    fn from(e: StartError) -> Failure {
+        Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        Failure::new(e.to_string())
+    }
+}
+
+/// Run the parsed command line to completion.
+pub async fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        command => {
+            // Admin commands log only warnings, keeping standard output for their answer.
+            logging::init(&LogLevel("warn".into()), config.log_format);
+            match command {
+                Command::Serve => unreachable!("handled above"),
+                Command::Migrate => migrate(&config).await,
+                Command::Users(UsersCommand::Create(args)) => create_user(&config, args).await,
+                Command::Users(UsersCommand::List) => list_users(&config).await,
+                Command::Healthcheck { url } => healthcheck(&config, url).await,
+                Command::Backup { to } => backup(&config, &to).await,
+                Command::Config => show_config(&config),
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), Failure> {
+    logging::init(&config.log_level, config.log_format);
+    let running = app::start(config, crate::http::server::shutdown_signal()).await?;
+    running.wait().await;
+    Ok(())
+}
+
+async fn migrate(config: &Config) -> Result<(), Failure> {
+    let store = app::open_store(config).await?;
+    let applied = store.applied_migrations().await?;
+    println!(
+        "{} is up to date ({applied} migrations applied)",
+        config.database().redacted()
+    );
+    store.close().await;
+    Ok(())
+}
+
+async fn create_user(config: &Config, args: CreateUser) -> Result<(), Failure> {
+    let new = NewUser {
+        username: args.username,
+        email: Some(args.email),
+        first_name: args.first_name,
+        last_name: args.last_name,
+        is_admin: args.admin,
+        ..NewUser::default()
+    }
+    .validate()
+    .map_err(|e| Failure::new(e.to_string()))?;
+    let store = app::open_store(config).await?;
+    let user = store.create_user(&new).await?;
+    audit::record(
+        &store,
+        "user.created",
+        &Origin::cli(),
+        Some(&user.id),
+        json!({"username": user.username, "is_admin": user.is_admin}),
+    )
+    .await?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&user).expect("a user serialises")
+    );
+    store.close().await;
+    Ok(())
+}
+
+async fn list_users(config: &Config) -> Result<(), Failure> {
+    let store = app::open_store(config).await?;
+    let users = store.list_users().await?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&users).expect("users serialise")
+    );
+    store.close().await;
+    Ok(())
+}
+
+async fn healthcheck(config: &Config, url: Option<String>) -> Result<(), Failure> {
+    let derived = url.is_none();
+    let url = url.unwrap_or_else(|| {
+        let scheme = if config.tls_enabled() {
+            "https"
+        } else {
+            "http"
+        };
+        let mut addr = config.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                [127, 0, 0, 1].into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        format!("{scheme}://{addr}/healthz")
+    });
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        // Our own loopback address never matches the public certificate; this probe
+        // sends nothing secret and only reads the status.
+        .tls_danger_accept_invalid_certs(derived)
+        .build()
+        .map_err(|e| Failure::new(format!("cannot build an HTTP client: {e}")))?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| Failure::new(format!("{url}: {e}")))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if status.is_success() && body["status"] == "ok" {
+        println!("healthy: {url}");
+        Ok(())
+    } else {
+        Err(Failure::new(format!("{url} answered {status}: {body}")))
+    }
+}
+
+async fn backup(config: &Config, to: &std::path::Path) -> Result<(), Failure> {
+    let store = app::open_store(config).await?;
+    if store.backend() == Backend::Postgres {
+        return Err(Failure::new(
+            "the database is PostgreSQL: back it up with pg_dump (e.g. `pg_dump -Fc DBNAME > latchkey.dump`)",
+        ));
+    }
+    store.backup_sqlite(to).await?;
+    store.close().await;
+    println!(
+        "backed up {} to {}",
+        config.database().redacted(),
+        to.display()
+    );
+    Ok(())
+}
+
+fn show_config(config: &Config) -> Result<(), Failure> {
+    for spec in SETTINGS {
+        let source = config
+            .sources
+            .get(spec.key)
+            .copied()
+            .unwrap_or(Source::Unset);
+        let shown = match (spec.secret, source) {
+            (_, Source::Unset) => "(unset)".to_string(),
+            (true, _) => "(set, hidden)".to_string(),
+            (false, _) => config.texts.get(spec.key).cloned().unwrap_or_default(),
+        };
+        println!("{:<26} {:<34} {source:?}", spec.env, shown);
+    }
+    Ok(())
+}

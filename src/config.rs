@@ -1,0 +1,610 @@
+//! Every setting of Latchkey, declared once.
+//!
+//! A setting is read, in order of precedence, from its environment variable
+//! (`LATCHKEY_*`), from `<VAR>_FILE` when the setting is a secret, from the optional
+//! TOML file (`--config FILE` / `LATCHKEY_CONFIG`, keys are the field names), and
+//! finally from its default. The `settings!` table below is the only place a setting
+//! is named; the loader, the `--help` text of `latchkey config` and the README table
+//! all come from it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ipnet::IpNet;
+use url::Url;
+
+/// A setting that could not be used; `Display` gives the one line a user sees.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable (or file) that names the setting.
+    pub setting: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: impl Into<String>, problem: impl Into<String>) -> Self {
+        ConfigError {
+            setting: setting.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Where the value of a setting came from; the admin UI shows env-given ones read-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Env,
+    File,
+    Default,
+    Unset,
+}
+
+/// A value type a setting can have: parsed from the text of an env var or TOML value.
+pub trait SettingValue: Sized {
+    fn parse_setting(text: &str) -> Result<Self, String>;
+}
+
+/// The static description of one setting, for docs and `latchkey config`.
+#[derive(Debug, Clone, Copy)]
+pub struct SettingSpec {
+    pub key: &'static str,
+    pub env: &'static str,
+    pub default: Option<&'static str>,
+    pub secret: bool,
+    pub help: &'static str,
+}
+
+macro_rules! settings {
+    ($(
+        #[doc = $help:literal]
+        $key:ident : $ty:ty = $env:literal $(, default $default:literal)? $([$secret:ident])? ;
+    )*) => {
+        /// The resolved configuration of one Latchkey process.
+        #[derive(Debug, Clone)]
+        pub struct Config {
+            $( #[doc = $help] pub $key: $ty, )*
+            /// Where each setting's value came from, by key.
+            pub sources: BTreeMap<&'static str, Source>,
+            /// The text each non-secret setting was given, by key (for `latchkey config`).
+            pub texts: BTreeMap<&'static str, String>,
+        }
+
+        /// Every setting, in declaration order.
+        pub const SETTINGS: &[SettingSpec] = &[
+            $( SettingSpec {
+                key: stringify!($key),
+                env: $env,
+                default: settings!(@default $($default)?),
+                secret: settings!(@secret $($secret)?),
+                help: $help,
+            }, )*
+        ];
+
+        impl Config {
+            /// Resolve every setting from the environment, the TOML file and defaults.
+            pub fn resolve(raw: &RawSettings) -> Result<Config, ConfigError> {
+                let mut sources = BTreeMap::new();
+                let mut texts = BTreeMap::new();
+                $(
+                    let spec = SETTINGS.iter().find(|s| s.key == stringify!($key)).expect("declared");
+                    let (text, source) = raw.lookup(spec)?;
+                    sources.insert(spec.key, source);
+                    if let (false, Some(t)) = (spec.secret, &text) {
+                        texts.insert(spec.key, t.clone());
+                    }
+                    let $key: $ty = <$ty as OptionalSetting>::from_text(text.as_deref())
+                        .map_err(|problem| ConfigError::new(spec.env, problem))?;
+                )*
+                let config = Config { $( $key, )* sources, texts };
+                config.validate()?;
+                Ok(config)
+            }
+        }
+    };
+    (@default $d:literal) => { Some($d) };
+    (@default) => { None };
+    (@secret secret) => { true };
+    (@secret) => { false };
+}
+
+settings! {
+    /// Public URL of Latchkey and its OIDC issuer: scheme, host and port, no path.
+    app_url: AppUrl = "LATCHKEY_APP_URL", default "http://localhost:1411";
+    /// Address and port to listen on.
+    listen: SocketAddr = "LATCHKEY_LISTEN", default "0.0.0.0:1411";
+    /// Directory for the SQLite database and the generated encryption key.
+    data_dir: PathBuf = "LATCHKEY_DATA_DIR", default "./data";
+    /// Database URL: `sqlite://FILE` or `postgres://…` (default: SQLite file in the data dir).
+    database_url: Option<DatabaseUrl> = "LATCHKEY_DATABASE_URL" [secret];
+    /// Master key for secrets at rest (any string of 32+ characters); generated into the data dir when unset.
+    encryption_key: Option<SecretString> = "LATCHKEY_ENCRYPTION_KEY" [secret];
+    /// Comma-separated proxy CIDRs whose X-Forwarded-For / X-Forwarded-Proto are believed.
+    trust_proxy: TrustedProxies = "LATCHKEY_TRUST_PROXY", default "";
+    /// PEM certificate chain for native HTTPS (with LATCHKEY_TLS_KEY_FILE).
+    tls_cert_file: Option<PathBuf> = "LATCHKEY_TLS_CERT_FILE";
+    /// PEM private key for native HTTPS (with LATCHKEY_TLS_CERT_FILE).
+    tls_key_file: Option<PathBuf> = "LATCHKEY_TLS_KEY_FILE";
+    /// Log level or filter: error, warn, info, debug, trace, or a tracing filter.
+    log_level: LogLevel = "LATCHKEY_LOG_LEVEL", default "info";
+    /// Log format: `text` for people, `json` for a log collector or SIEM.
+    log_format: LogFormat = "LATCHKEY_LOG_FORMAT", default "text";
+}
+
+impl Config {
+    /// Checks that concern more than one setting.
+    fn validate(&self) -> Result<(), ConfigError> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), None) => Err(ConfigError::new(
+                "LATCHKEY_TLS_KEY_FILE",
+                "must be set when LATCHKEY_TLS_CERT_FILE is set",
+            )),
+            (None, Some(_)) => Err(ConfigError::new(
+                "LATCHKEY_TLS_CERT_FILE",
+                "must be set when LATCHKEY_TLS_KEY_FILE is set",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Load from the process environment and the TOML file it names, if any.
+    pub fn load(config_file: Option<&Path>) -> Result<Config, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("LATCHKEY_"))
+            .collect();
+        let raw = RawSettings::new(env, config_file)?;
+        Config::resolve(&raw)
+    }
+
+    /// The database to use: the configured URL or the SQLite file in the data dir.
+    pub fn database(&self) -> DatabaseUrl {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| DatabaseUrl::Sqlite(self.data_dir.join("latchkey.db")))
+    }
+
+    /// Whether native HTTPS is configured.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert_file.is_some()
+    }
+
+    /// A configuration for tests and tools: defaults plus the given overrides (by env name).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::resolve(&RawSettings::new(env, None)?)
+    }
+}
+
+/// The unparsed inputs: environment variables and the TOML file.
+pub struct RawSettings {
+    env: BTreeMap<String, String>,
+    file: BTreeMap<String, String>,
+}
+
+impl RawSettings {
+    pub fn new(
+        env: BTreeMap<String, String>,
+        config_file: Option<&Path>,
+    ) -> Result<RawSettings, ConfigError> {
+        let path = config_file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("LATCHKEY_CONFIG").map(PathBuf::from));
+        let file = match path {
+            None => BTreeMap::new(),
+            Some(path) => read_toml(&path)?,
+        };
+        Ok(RawSettings { env, file })
+    }
+
+    /// The text of a setting and where it came from.
+    fn lookup(&self, spec: &SettingSpec) -> Result<(Option<String>, Source), ConfigError> {
+        if let Some(value) = self.env.get(spec.env) {
+            return Ok((Some(value.clone()), Source::Env));
+        }
+        if spec.secret {
+            let file_var = format!("{}_FILE", spec.env);
+            if let Some(path) = self.env.get(&file_var) {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::new(&file_var, format!("cannot read {path}: {e}")))?;
+                return Ok((
+                    Some(text.trim_end_matches(['\r', '\n']).to_string()),
+                    Source::Env,
+                ));
+            }
+        }
+        if let Some(value) = self.file.get(spec.key) {
+            return Ok((Some(value.clone()), Source::File));
+        }
+        match spec.default {
+            Some(d) => Ok((Some(d.to_string()), Source::Default)),
+            None => Ok((None, Source::Unset)),
+        }
+    }
+}
+
+/// Read the TOML file into key → text, refusing keys that are not settings.
+fn read_toml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let name = format!("LATCHKEY_CONFIG ({})", path.display());
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(&name, format!("cannot read: {e}")))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::new(&name, e.message().replace('\n', " ")))?;
+    let mut out = BTreeMap::new();
+    for (key, value) in table {
+        if !SETTINGS.iter().any(|s| s.key == key) {
+            return Err(ConfigError::new(&name, format!("unknown setting `{key}`")));
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            other => {
+                return Err(ConfigError::new(
+                    &name,
+                    format!("`{key}` has an unsupported value {other}"),
+                ));
+            }
+        };
+        out.insert(key, text);
+    }
+    Ok(out)
+}
+
+/// Lets `Option<T>` settings be absent while plain `T` settings must be present.
+trait OptionalSetting: Sized {
+    fn from_text(text: Option<&str>) -> Result<Self, String>;
+}
+
+impl<T: SettingValue> OptionalSetting for T {
+    fn from_text(text: Option<&str>) -> Result<Self, String> {
+        T::parse_setting(text.ok_or("is required")?)
+    }
+}
+
+impl<T: SettingValue> OptionalSetting for Option<T> {
+    fn from_text(text: Option<&str>) -> Result<Self, String> {
+        match text {
+            None => Ok(None),
+            Some(t) if t.trim().is_empty() => Ok(None),
+            Some(t) => T::parse_setting(t).map(Some),
+        }
+    }
+}
+
+impl SettingValue for SocketAddr {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        text.trim()
+            .parse()
+            .map_err(|_| format!("`{text}` is not an address like 0.0.0.0:1411"))
+    }
+}
+
+impl SettingValue for PathBuf {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            return Err("must not be empty".into());
+        }
+        Ok(PathBuf::from(text))
+    }
+}
+
+/// The public URL: http(s), a host, an optional port, and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppUrl(Url);
+
+impl AppUrl {
+    /// The URL as text, without a trailing slash (the OIDC issuer).
+    pub fn as_str(&self) -> &str {
+        self.0.as_str().trim_end_matches('/')
+    }
+    /// An absolute URL on this server for a path starting with `/`.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{}", self.as_str(), path)
+    }
+    pub fn is_https(&self) -> bool {
+        self.0.scheme() == "https"
+    }
+    pub fn host(&self) -> &str {
+        self.0.host_str().unwrap_or_default()
+    }
+}
+
+impl fmt::Display for AppUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl SettingValue for AppUrl {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        let url = Url::parse(text.trim()).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("`{text}` must start with http:// or https://"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(format!("`{text}` has no host"));
+        }
+        if url.path() != "/" || text.trim().ends_with('/') {
+            return Err(format!(
+                "`{text}` must not have a path or a trailing slash (Latchkey serves at the root of its host)"
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("`{text}` must not have a query or fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("`{text}` must not contain credentials"));
+        }
+        Ok(AppUrl(url))
+    }
+}
+
+/// Which database to use.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl fmt::Debug for DatabaseUrl {
+    /// Never prints a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.redacted())
+    }
+}
+
+impl DatabaseUrl {
+    /// The URL with any password replaced, safe to log.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => match Url::parse(url) {
+                Ok(mut u) if u.password().is_some() => {
+                    let _ = u.set_password(Some("***"));
+                    u.to_string()
+                }
+                _ => url.clone(),
+            },
+        }
+    }
+}
+
+impl SettingValue for DatabaseUrl {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (scheme, rest) = text
+            .split_once(':')
+            .ok_or_else(|| "expected sqlite://FILE or postgres://…".to_string())?;
+        match scheme {
+            "sqlite" => {
+                let path = rest.trim_start_matches("//");
+                let path = path.split('?').next().unwrap_or_default();
+                if path.is_empty() || path == ":memory:" {
+                    return Err(
+                        "needs a file path, e.g. sqlite:///var/lib/latchkey/latchkey.db".into(),
+                    );
+                }
+                Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+            }
+            "postgres" | "postgresql" => {
+                Url::parse(text).map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
+                Ok(DatabaseUrl::Postgres(text.to_string()))
+            }
+            other => Err(format!(
+                "unsupported database scheme `{other}` (use sqlite:// or postgres://)"
+            )),
+        }
+    }
+}
+
+/// A secret value that never shows in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(pub String);
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+impl SettingValue for SecretString {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        if text.chars().count() < 32 {
+            return Err("must be at least 32 characters (e.g. `openssl rand -base64 32`)".into());
+        }
+        Ok(SecretString(text.to_string()))
+    }
+}
+
+/// Proxies whose forwarding headers are believed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<IpNet>);
+
+impl TrustedProxies {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = canonical_ip(ip);
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (from a dual-stack socket) compare as IPv4.
+pub fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+impl SettingValue for TrustedProxies {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        for part in text
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let net = IpNet::from_str(part)
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("`{part}` is not an IP address or CIDR like 10.0.0.0/8"))?;
+            nets.push(net);
+        }
+        Ok(TrustedProxies(nets))
+    }
+}
+
+/// A tracing filter directive, checked at load time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLevel(pub String);
+
+impl SettingValue for LogLevel {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        let text = text.trim().to_ascii_lowercase();
+        tracing_subscriber::EnvFilter::try_new(&text).map_err(|_| {
+            format!("`{text}` is not a log level (error, warn, info, debug, trace)")
+        })?;
+        Ok(LogLevel(text))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl SettingValue for LogFormat {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("`{other}` is not a log format (text or json)")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(pairs: &[(&str, &str)]) -> String {
+        Config::from_pairs(pairs).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_are_usable() {
+        let c = Config::from_pairs(&[]).unwrap();
+        assert_eq!(c.app_url.as_str(), "http://localhost:1411");
+        assert_eq!(c.listen, "0.0.0.0:1411".parse().unwrap());
+        assert_eq!(
+            c.database(),
+            DatabaseUrl::Sqlite(PathBuf::from("./data/latchkey.db"))
+        );
+        assert_eq!(c.sources["app_url"], Source::Default);
+        assert_eq!(c.sources["encryption_key"], Source::Unset);
+    }
+
+    #[test]
+    fn app_url_must_be_bare_origin() {
+        assert!(
+            err(&[("LATCHKEY_APP_URL", "https://id.example.com/auth")])
+                .starts_with("LATCHKEY_APP_URL: ")
+        );
+        assert!(err(&[("LATCHKEY_APP_URL", "https://id.example.com/")]).contains("trailing slash"));
+        assert!(err(&[("LATCHKEY_APP_URL", "not a url")]).contains("not a URL"));
+        assert!(err(&[("LATCHKEY_APP_URL", "ftp://x")]).contains("http"));
+        let c = Config::from_pairs(&[("LATCHKEY_APP_URL", "https://id.example.com:8443")]).unwrap();
+        assert_eq!(
+            c.app_url.join("/healthz"),
+            "https://id.example.com:8443/healthz"
+        );
+        assert!(c.app_url.is_https());
+    }
+
+    #[test]
+    fn database_scheme_is_checked() {
+        assert!(
+            err(&[("LATCHKEY_DATABASE_URL", "mysql://x/y")])
+                .contains("unsupported database scheme `mysql`")
+        );
+        let c = Config::from_pairs(&[("LATCHKEY_DATABASE_URL", "postgres://u:pw@h/db")]).unwrap();
+        assert_eq!(c.database().redacted(), "postgres://u:***@h/db");
+        let c = Config::from_pairs(&[("LATCHKEY_DATABASE_URL", "sqlite:///tmp/x.db")]).unwrap();
+        assert_eq!(c.database(), DatabaseUrl::Sqlite("/tmp/x.db".into()));
+    }
+
+    #[test]
+    fn secret_from_file_and_env_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("key");
+        std::fs::write(&key_file, "k".repeat(40) + "\n").unwrap();
+        let file_var = key_file.to_str().unwrap();
+        let c = Config::from_pairs(&[("LATCHKEY_ENCRYPTION_KEY_FILE", file_var)]).unwrap();
+        assert_eq!(c.encryption_key.unwrap().0, "k".repeat(40));
+        let e = err(&[("LATCHKEY_ENCRYPTION_KEY_FILE", "/nonexistent/key")]);
+        assert!(
+            e.starts_with("LATCHKEY_ENCRYPTION_KEY_FILE: cannot read /nonexistent/key"),
+            "{e}"
+        );
+        assert!(err(&[("LATCHKEY_ENCRYPTION_KEY", "short")]).contains("at least 32"));
+    }
+
+    #[test]
+    fn toml_file_is_below_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latchkey.toml");
+        std::fs::write(
+            &path,
+            "app_url = \"https://sso.example.org\"\nlisten = \"127.0.0.1:9000\"\ntrust_proxy = [\"10.0.0.0/8\", \"192.168.1.1\"]\n",
+        )
+        .unwrap();
+        let env = BTreeMap::from([("LATCHKEY_LISTEN".to_string(), "127.0.0.1:9001".to_string())]);
+        let c = Config::resolve(&RawSettings::new(env, Some(&path)).unwrap()).unwrap();
+        assert_eq!(c.app_url.as_str(), "https://sso.example.org");
+        assert_eq!(c.sources["app_url"], Source::File);
+        assert_eq!(c.listen.port(), 9001);
+        assert_eq!(c.sources["listen"], Source::Env);
+        assert!(c.trust_proxy.contains("10.1.2.3".parse().unwrap()));
+        assert!(
+            c.trust_proxy
+                .contains("::ffff:192.168.1.1".parse().unwrap())
+        );
+        assert!(!c.trust_proxy.contains("192.168.1.2".parse().unwrap()));
+
+        std::fs::write(&path, "no_such_setting = 1\n").unwrap();
+        let e = RawSettings::new(BTreeMap::new(), Some(&path))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("unknown setting `no_such_setting`"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        assert!(err(&[("LATCHKEY_LISTEN", "localhost")]).starts_with("LATCHKEY_LISTEN: "));
+        assert!(
+            err(&[("LATCHKEY_TRUST_PROXY", "10.0.0.0/33")]).starts_with("LATCHKEY_TRUST_PROXY: ")
+        );
+        assert!(err(&[("LATCHKEY_LOG_FORMAT", "xml")]).starts_with("LATCHKEY_LOG_FORMAT: "));
+        assert!(
+            err(&[("LATCHKEY_TLS_CERT_FILE", "/x.pem")]).starts_with("LATCHKEY_TLS_KEY_FILE: ")
+        );
+    }
+}

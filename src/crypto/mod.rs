@@ -1,0 +1,8 @@
+//! Cryptography: random secrets and their hashes, and encryption of secrets at rest.
+//! One provider (aws-lc-rs) underneath everything.
+
+pub mod encryption;
+pub mod secrets;
+
+pub use encryption::{EncryptionKey, KeyError};
+pub use secrets::{SecretToken, hash_secret, random_token};

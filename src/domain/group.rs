@@ -1,0 +1,34 @@
+//! A named set of users; a group's name appears in the `groups` claim.
+
+use serde::Serialize;
+
+use super::Invalid;
+
+/// A group as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub id: String,
+    /// Machine name, used in the `groups` claim and LDAP `cn`.
+    pub name: String,
+    /// Human name shown in the UI.
+    pub display_name: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Group names follow the username rules: lower case, `[a-z0-9_.@-]`, 1–64 characters.
+pub fn normalize_group_name(input: &str) -> Result<String, Invalid> {
+    super::user::normalize_username(input).map_err(|e| Invalid::new("name", e.message))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn group_names_follow_username_rules() {
+        assert_eq!(super::normalize_group_name("Admins").unwrap(), "admins");
+        assert_eq!(
+            super::normalize_group_name("a b").unwrap_err().field,
+            "name"
+        );
+    }
+}

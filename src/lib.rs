@@ -1,0 +1,13 @@
+//! Latchkey: a self-hosted OpenID Connect identity provider.
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod logging;
+pub mod setup;
+pub mod store;
+pub mod web;

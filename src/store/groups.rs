@@ -1,0 +1,161 @@
+//! Groups and memberships.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, conflict_as, new_id, now};
+use crate::domain::group::Group;
+
+fn group_from_row(row: &AnyRow) -> Result<Group, sqlx::Error> {
+    Ok(Group {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        display_name: row.try_get("display_name")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+macro_rules! columns {
+    () => {
+        "id, name, display_name, created_at, updated_at"
+    };
+}
+
+fn name_taken(_: &str) -> String {
+    "a group with this name already exists".into()
+}
+
+impl Store {
+    /// Create a group; `name` must be validated (`domain::group::normalize_group_name`).
+    pub async fn create_group(&self, name: &str, display_name: &str) -> Result<Group, StoreError> {
+        let sql = concat!(
+            "INSERT INTO user_groups (",
+            columns!(),
+            ") VALUES ($1, $2, $3, $4, $4) RETURNING ",
+            columns!()
+        );
+        let row = sqlx::query(sql)
+            .bind(new_id())
+            .bind(name)
+            .bind(display_name)
+            .bind(now())
+            .fetch_one(self.pool())
+            .await
+            .map_err(conflict_as(name_taken))?;
+        Ok(group_from_row(&row)?)
+    }
+
+    pub async fn group_by_id(&self, id: &str) -> Result<Option<Group>, StoreError> {
+        let sql = concat!("SELECT ", columns!(), " FROM user_groups WHERE id = $1");
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(group_from_row).transpose()?)
+    }
+
+    pub async fn group_by_name(&self, name: &str) -> Result<Option<Group>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM user_groups WHERE lower(name) = lower($1)"
+        );
+        let row = sqlx::query(sql)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(group_from_row).transpose()?)
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<Group>, StoreError> {
+        let sql = concat!("SELECT ", columns!(), " FROM user_groups ORDER BY name");
+        let rows = sqlx::query(sql).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(group_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn rename_group(
+        &self,
+        id: &str,
+        name: &str,
+        display_name: &str,
+    ) -> Result<Group, StoreError> {
+        let sql = concat!(
+            "UPDATE user_groups SET name = $2, display_name = $3, updated_at = $4 WHERE id = $1 RETURNING ",
+            columns!()
+        );
+        let row = sqlx::query(sql)
+            .bind(id)
+            .bind(name)
+            .bind(display_name)
+            .bind(now())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(conflict_as(name_taken))?
+            .ok_or(StoreError::NotFound)?;
+        Ok(group_from_row(&row)?)
+    }
+
+    pub async fn delete_group(&self, id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM user_groups WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Add a member; adding an existing member changes nothing.
+    pub async fn add_group_member(&self, group_id: &str, user_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO group_members (group_id, user_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (group_id, user_id) DO NOTHING",
+        )
+        .bind(group_id)
+        .bind(user_id)
+        .bind(now())
+        .execute(self.pool())
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            _ => StoreError::Database(e),
+        })?;
+        Ok(())
+    }
+
+    pub async fn remove_group_member(
+        &self,
+        group_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+            .bind(group_id)
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The groups a user belongs to, by name.
+    pub async fn groups_of_user(&self, user_id: &str) -> Result<Vec<Group>, StoreError> {
+        let sql = "SELECT g.id, g.name, g.display_name, g.created_at, g.updated_at FROM user_groups g \
+                   JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.name";
+        let rows = sqlx::query(sql)
+            .bind(user_id)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(group_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The ids of a group's members.
+    pub async fn group_member_ids(&self, group_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY created_at, user_id",
+        )
+        .bind(group_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}

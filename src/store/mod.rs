@@ -1,0 +1,200 @@
+//! The only place SQL lives. One `Store` over SQLite (default) or PostgreSQL.
+//!
+//! Queries are written once in the portable subset (`$1` placeholders, TEXT, BIGINT,
+//! BLOB/BYTEA, unix-second times, 0/1 booleans) and run through sqlx's `Any` driver;
+//! only the DDL differs, in `migrations/sqlite` and `migrations/postgres`.
+
+mod audit;
+mod claims;
+mod groups;
+mod meta;
+mod settings;
+mod signing_keys;
+mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+
+use crate::config::DatabaseUrl;
+
+pub use audit::{AuditFilter, AuditRecord, NewAuditRecord};
+pub use claims::ClaimOwner;
+pub use signing_keys::SigningKeyRow;
+pub use users::UserUpdate;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// What went wrong in the store, in terms a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value is already taken; the message says which.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Which database engine a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connect (creating the SQLite file and its directory when missing). Does not migrate.
+    pub async fn connect(database: &DatabaseUrl) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let (url, backend, max) = match database {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(e.into()))?;
+                }
+                (sqlite_url(path), Backend::Sqlite, 8)
+            }
+            DatabaseUrl::Postgres(url) => (url.clone(), Backend::Postgres, 16),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL is set once at migration; NORMAL is safe under WAL and much faster.
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Connect and bring the schema up to date.
+    pub async fn open(database: &DatabaseUrl) -> Result<Store, StoreError> {
+        let store = Store::connect(database).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Apply every pending migration (safe to run concurrently from several instances).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&self.pool)
+                    .await?;
+                SQLITE_MIGRATIONS.run(&self.pool).await?;
+            }
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// The number of migrations applied, for `latchkey migrate` to report.
+    pub async fn applied_migrations(&self) -> Result<i64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = $1")
+            .bind(true)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Does the database answer? Used by `/healthz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&self.pool).await?;
+        debug_assert_eq!(one, 1);
+        Ok(())
+    }
+
+    /// A consistent online copy of a SQLite database (`VACUUM INTO`).
+    pub async fn backup_sqlite(&self, to: &Path) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Conflict(
+                "online backup is for SQLite; back up PostgreSQL with pg_dump".into(),
+            ));
+        }
+        if to.exists() {
+            return Err(StoreError::Conflict(format!(
+                "{} already exists; choose a new file",
+                to.display()
+            )));
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(to.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Close every connection; later calls fail (used at shutdown and in tests).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// A `sqlite://` URL for a file path, escaping what the URL form would misread.
+fn sqlite_url(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let escaped = text
+        .replace('%', "%25")
+        .replace('?', "%3F")
+        .replace('#', "%23");
+    format!("sqlite://{escaped}?mode=rwc")
+}
+
+/// A new time-ordered id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The current time in unix seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Turn a unique-constraint violation into a `Conflict` with the given message.
+fn conflict_as(message: impl FnOnce(&str) -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let constraint = db
+                .constraint()
+                .map(str::to_string)
+                .unwrap_or_else(|| db.message().to_string());
+            StoreError::Conflict(message(&constraint))
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+fn flag(b: bool) -> i64 {
+    i64::from(b)
+}

@@ -1,0 +1,180 @@
+//! Users: create, find, list, update, disable, delete.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, conflict_as, flag, new_id, now};
+use crate::domain::user::{NewUser, User};
+
+macro_rules! columns {
+    () => {
+        "id, username, email, email_verified, first_name, last_name, display_name, \
+                       is_admin, disabled, locale, created_at, updated_at"
+    };
+}
+
+fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        email_verified: row.try_get::<i64, _>("email_verified")? != 0,
+        first_name: row.try_get("first_name")?,
+        last_name: row.try_get("last_name")?,
+        display_name: row.try_get("display_name")?,
+        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        locale: row.try_get("locale")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn user_conflict(constraint: &str) -> String {
+    if constraint.contains("email") {
+        "a user with this email address already exists".into()
+    } else {
+        "a user with this username already exists".into()
+    }
+}
+
+/// Changes to a user's profile; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub username: Option<String>,
+    pub email: Option<Option<String>>,
+    pub email_verified: Option<bool>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+    pub is_admin: Option<bool>,
+    pub locale: Option<Option<String>>,
+}
+
+impl Store {
+    /// Insert a validated user. A taken username or email is a `Conflict`.
+    pub async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
+        let t = now();
+        let sql = concat!(
+            "INSERT INTO users (",
+            columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10) RETURNING ",
+            columns!()
+        );
+        let row = sqlx::query(sql)
+            .bind(new_id())
+            .bind(&user.username)
+            .bind(&user.email)
+            .bind(flag(user.email_verified))
+            .bind(&user.first_name)
+            .bind(&user.last_name)
+            .bind(&user.display_name)
+            .bind(flag(user.is_admin))
+            .bind(&user.locale)
+            .bind(t)
+            .fetch_one(self.pool())
+            .await
+            .map_err(conflict_as(user_conflict))?;
+        Ok(user_from_row(&row)?)
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let sql = concat!("SELECT ", columns!(), " FROM users WHERE id = $1");
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    /// Find by username or email address, case-insensitively (the sign-in lookup).
+    pub async fn user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        let login = login.trim();
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1)"
+        );
+        let row = sqlx::query(sql)
+            .bind(login)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    /// Every user, by username.
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let sql = concat!("SELECT ", columns!(), " FROM users ORDER BY username");
+        let rows = sqlx::query(sql).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn count_users(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// Is there at least one administrator? (First-start setup ends when there is.)
+    pub async fn has_admin(&self) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin = 1")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Apply a profile change to a user. Values must already be validated.
+    pub async fn update_user(&self, id: &str, change: &UserUpdate) -> Result<User, StoreError> {
+        let current = self.user_by_id(id).await?.ok_or(StoreError::NotFound)?;
+        let email = change.email.clone().unwrap_or(current.email);
+        let sql = concat!(
+            "UPDATE users SET username = $2, email = $3, email_verified = $4, first_name = $5, last_name = $6, \
+             display_name = $7, is_admin = $8, locale = $9, updated_at = $10 WHERE id = $1 RETURNING ",
+            columns!()
+        );
+        let row = sqlx::query(sql)
+            .bind(id)
+            .bind(change.username.clone().unwrap_or(current.username))
+            .bind(email)
+            .bind(flag(
+                change.email_verified.unwrap_or(current.email_verified),
+            ))
+            .bind(change.first_name.clone().unwrap_or(current.first_name))
+            .bind(change.last_name.clone().unwrap_or(current.last_name))
+            .bind(change.display_name.clone().unwrap_or(current.display_name))
+            .bind(flag(change.is_admin.unwrap_or(current.is_admin)))
+            .bind(change.locale.clone().unwrap_or(current.locale))
+            .bind(now())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(conflict_as(user_conflict))?
+            .ok_or(StoreError::NotFound)?;
+        Ok(user_from_row(&row)?)
+    }
+
+    /// Disable or enable a user. (Later layers also end the user's sessions.)
+    pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(flag(disabled))
+            .bind(now())
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Delete a user and, by cascade, memberships and claims.
+    pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
