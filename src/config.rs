@@ -232,16 +232,16 @@ impl RawSettings {
 
 /// Read the TOML file into key → text, refusing keys that are not settings.
 fn read_toml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
-    let name = format!("LATCHKEY_CONFIG ({})", path.display());
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new(&name, format!("cannot read: {e}")))?;
+    let shown = path.display();
+    let problem = |what: String| ConfigError::new("LATCHKEY_CONFIG", format!("{shown}: {what}"));
+    let text = std::fs::read_to_string(path).map_err(|e| problem(format!("cannot read: {e}")))?;
     let table: toml::Table = text
         .parse()
-        .map_err(|e: toml::de::Error| ConfigError::new(&name, e.message().replace('\n', " ")))?;
+        .map_err(|e: toml::de::Error| problem(e.message().replace('\n', " ")))?;
     let mut out = BTreeMap::new();
     for (key, value) in table {
         if !SETTINGS.iter().any(|s| s.key == key) {
-            return Err(ConfigError::new(&name, format!("unknown setting `{key}`")));
+            return Err(problem(format!("unknown setting `{key}`")));
         }
         let text = match value {
             toml::Value::String(s) => s,
@@ -257,10 +257,7 @@ fn read_toml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
                 .collect::<Vec<_>>()
                 .join(","),
             other => {
-                return Err(ConfigError::new(
-                    &name,
-                    format!("`{key}` has an unsupported value {other}"),
-                ));
+                return Err(problem(format!("`{key}` has an unsupported value {other}")));
             }
         };
         out.insert(key, text);
@@ -594,6 +591,19 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("unknown setting `no_such_setting`"), "{e}");
+    }
+
+    #[test]
+    fn readme_documents_every_setting() {
+        let readme = include_str!("../README.md");
+        for spec in SETTINGS {
+            let row = format!("| `{}` | `{}` |", spec.env, spec.key);
+            assert!(
+                readme.contains(&row),
+                "README.md lacks the row for {}",
+                spec.env
+            );
+        }
     }
 
     #[test]

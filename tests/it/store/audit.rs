@@ -1,0 +1,90 @@
+use latchkey::audit::{self, Origin};
+use latchkey::store::{AuditFilter, Store};
+use serde_json::json;
+
+use crate::on_both_backends;
+
+async fn audit_events_filter_and_page(store: &Store) {
+    let origin = Origin {
+        actor_id: Some("admin-1".into()),
+        ip: Some("192.0.2.7".into()),
+        user_agent: Some("Firefox".into()),
+    };
+    for i in 0..5 {
+        audit::record(
+            store,
+            "auth.login.failed",
+            &Origin::default(),
+            Some("bob"),
+            json!({"reason": "bad_password", "n": i}),
+        )
+        .await
+        .unwrap();
+    }
+    let created = audit::record(
+        store,
+        "user.created",
+        &origin,
+        Some("user-9"),
+        json!({"username": "carol"}),
+    )
+    .await
+    .unwrap();
+
+    let all = store
+        .list_audit(&AuditFilter {
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[0], created, "newest first, stored as recorded");
+    assert_eq!(all[0].ip.as_deref(), Some("192.0.2.7"));
+    assert_eq!(all[0].details["username"], "carol");
+
+    let failed = AuditFilter {
+        event: Some("auth.login.failed".into()),
+        limit: 2,
+        ..AuditFilter::default()
+    };
+    let page1 = store.list_audit(&failed).await.unwrap();
+    assert_eq!(page1.len(), 2);
+    assert_eq!(page1[0].details["n"], 4);
+    let page2 = store
+        .list_audit(&AuditFilter {
+            before: Some(page1[1].id.clone()),
+            ..failed.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page2
+            .iter()
+            .map(|r| r.details["n"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [2, 1]
+    );
+
+    let by_actor = AuditFilter {
+        actor_id: Some("admin-1".into()),
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    assert_eq!(store.list_audit(&by_actor).await.unwrap().len(), 1);
+    let future = AuditFilter {
+        since: Some(created.created_at + 10),
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    assert!(store.list_audit(&future).await.unwrap().is_empty());
+    let window = AuditFilter {
+        since: Some(created.created_at - 60),
+        until: Some(created.created_at + 1),
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    assert_eq!(store.list_audit(&window).await.unwrap().len(), 6);
+}
+
+on_both_backends!(audit_events_filter_and_page);

@@ -1,0 +1,9 @@
+//! Store tests: every test runs once on SQLite and once on PostgreSQL.
+
+mod audit;
+mod claims;
+mod groups;
+mod meta;
+mod settings;
+mod signing_keys;
+mod users;

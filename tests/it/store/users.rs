@@ -1,0 +1,154 @@
+use latchkey::domain::user::NewUser;
+use latchkey::store::{Store, StoreError, UserUpdate};
+
+use crate::on_both_backends;
+
+pub fn alice() -> NewUser {
+    NewUser {
+        username: "Alice".into(),
+        email: Some("alice@example.org".into()),
+        first_name: "Alice".into(),
+        last_name: "Liddell".into(),
+        ..NewUser::default()
+    }
+    .validate()
+    .unwrap()
+}
+
+async fn create_and_find(store: &Store) {
+    let created = store.create_user(&alice()).await.unwrap();
+    assert_eq!(created.username, "alice");
+    assert_eq!(created.display_name, "Alice Liddell");
+    assert!(!created.is_admin && !created.disabled && !created.email_verified);
+    assert!(created.created_at > 1_700_000_000);
+    assert_eq!(
+        store.user_by_id(&created.id).await.unwrap(),
+        Some(created.clone())
+    );
+    assert_eq!(
+        store.user_by_login("ALICE").await.unwrap().unwrap().id,
+        created.id
+    );
+    assert_eq!(
+        store
+            .user_by_login("Alice@Example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        created.id
+    );
+    assert_eq!(store.user_by_login("nobody").await.unwrap(), None);
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    assert!(!store.has_admin().await.unwrap());
+}
+
+async fn duplicates_are_refused_and_change_nothing(store: &Store) {
+    store.create_user(&alice()).await.unwrap();
+    let mut same_name = alice();
+    same_name.email = Some("other@example.org".into());
+    match store.create_user(&same_name).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("username"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let mut same_email = alice();
+    same_email.username = "alice2".into();
+    same_email.email = Some("ALICE@example.org".into());
+    match store.create_user(&same_email).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("email"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
+async fn users_without_email_may_coexist(store: &Store) {
+    for name in ["svc1", "svc2"] {
+        let u = NewUser {
+            username: name.into(),
+            ..NewUser::default()
+        }
+        .validate()
+        .unwrap();
+        store.create_user(&u).await.unwrap();
+    }
+    let names: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["svc1", "svc2"]);
+}
+
+async fn update_disable_delete(store: &Store) {
+    let user = store.create_user(&alice()).await.unwrap();
+    let bob = store
+        .create_user(
+            &NewUser {
+                username: "bob".into(),
+                email: Some("bob@example.org".into()),
+                ..NewUser::default()
+            }
+            .validate()
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let updated = store
+        .update_user(
+            &user.id,
+            &UserUpdate {
+                is_admin: Some(true),
+                email_verified: Some(true),
+                locale: Some(Some("de-CH".into())),
+                display_name: Some("Al".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(updated.is_admin && updated.email_verified);
+    assert_eq!(updated.locale.as_deref(), Some("de-CH"));
+    assert_eq!(updated.display_name, "Al");
+    assert_eq!(updated.email, user.email);
+    assert!(store.has_admin().await.unwrap());
+
+    // Taking bob's email is a conflict and leaves alice as she was.
+    let clash = UserUpdate {
+        email: Some(Some("bob@example.org".into())),
+        ..UserUpdate::default()
+    };
+    assert!(matches!(
+        store.update_user(&user.id, &clash).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.user_by_id(&user.id).await.unwrap().unwrap().email,
+        user.email
+    );
+
+    store.set_user_disabled(&bob.id, true).await.unwrap();
+    assert!(store.user_by_id(&bob.id).await.unwrap().unwrap().disabled);
+    store.delete_user(&bob.id).await.unwrap();
+    assert_eq!(store.user_by_id(&bob.id).await.unwrap(), None);
+    assert!(matches!(
+        store.delete_user(&bob.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.set_user_disabled("missing", true).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.update_user("missing", &UserUpdate::default()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+on_both_backends!(
+    create_and_find,
+    duplicates_are_refused_and_change_nothing,
+    users_without_email_may_coexist,
+    update_disable_delete,
+);
