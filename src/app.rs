@@ -9,12 +9,16 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::auth::Auth;
 use crate::config::{Config, ConfigError, DatabaseUrl};
 use crate::crypto::EncryptionKey;
 use crate::http::middleware::{self, HttpPolicy};
 use crate::http::server;
 use crate::setup::{self, SetupGate};
 use crate::store::{Store, StoreError};
+
+/// The name on pages, in passkey prompts and authenticator apps (an admin setting later).
+pub const APP_NAME: &str = "Latchkey";
 
 /// Everything a request handler may use; cheap to clone.
 #[derive(Clone)]
@@ -23,8 +27,9 @@ pub struct AppState(Arc<AppInner>);
 pub struct AppInner {
     pub config: Config,
     pub store: Store,
-    pub encryption: EncryptionKey,
+    pub encryption: Arc<EncryptionKey>,
     pub setup: SetupGate,
+    pub auth: Auth,
 }
 
 impl Deref for AppState {
@@ -37,7 +42,19 @@ impl Deref for AppState {
 impl AppState {
     /// The name shown on every page. (Becomes an admin setting later.)
     pub fn app_name(&self) -> &str {
-        "Latchkey"
+        APP_NAME
+    }
+
+    /// Cookie names and flags: `__Host-` and Secure when the public URL is https.
+    pub fn cookies(&self) -> crate::web::CookiePolicy {
+        crate::web::CookiePolicy {
+            secure: self.config.app_url.is_https(),
+        }
+    }
+
+    /// The public origin, as browsers send it in `Origin`.
+    pub fn origin(&self) -> &str {
+        self.config.app_url.as_str()
     }
 }
 
@@ -84,6 +101,7 @@ pub struct Running {
     pub setup_url: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    housekeeping: JoinHandle<()>,
 }
 
 impl Running {
@@ -93,12 +111,14 @@ impl Running {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
+        self.housekeeping.abort();
         self.state.store.close().await;
     }
 
     /// Wait until the shutdown future given to `start` resolves and the server has drained.
     pub async fn wait(mut self) {
         let _ = (&mut self.task).await;
+        self.housekeeping.abort();
         self.state.store.close().await;
     }
 }
@@ -167,11 +187,14 @@ pub async fn start(
             .join(&format!("/setup?token={}", token.expose()));
         (gate, Some(url))
     };
+    let encryption = Arc::new(encryption);
+    let auth = Auth::new(&config, store.clone(), encryption.clone(), APP_NAME);
     let state = AppState(Arc::new(AppInner {
         config,
         store,
         encryption,
         setup: gate,
+        auth,
     }));
     let app = router(state.clone());
 
@@ -199,13 +222,31 @@ pub async fn start(
         server::serve(listener, tls, app, stop).await;
         tracing::info!(event = "server.stopped", "Latchkey has stopped");
     });
+    let housekeeping = tokio::spawn(housekeeping(state.clone()));
     Ok(Running {
         addr,
         state,
         setup_url,
         stop: Some(stop_tx),
         task,
+        housekeeping,
     })
+}
+
+/// Every ten minutes, delete what has expired (sessions, ceremonies, codes, lockouts).
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let now = crate::store::now();
+        if let Err(e) = state
+            .store
+            .delete_expired_auth_state(now, state.auth.idle_timeout)
+            .await
+        {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+    }
 }
 
 /// Every route of the server, behind the common middleware.

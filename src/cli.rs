@@ -55,6 +55,14 @@ pub enum Command {
     },
     /// Show every setting, its value (secrets hidden) and where it came from.
     Config,
+    /// Print a one-time sign-in link for a user (the URL is the last line).
+    LoginLink {
+        /// Username or email address.
+        user: String,
+        /// How long the link works, e.g. 15m, 2h, 7d (at most 31d).
+        #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +154,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 Command::Healthcheck { url } => healthcheck(&config, url).await,
                 Command::Backup { to } => backup(&config, &to).await,
                 Command::Config => show_config(&config),
+                Command::LoginLink { user, ttl } => login_link(&config, &user, ttl).await,
             }
         }
     }
@@ -263,6 +272,26 @@ async fn backup(config: &Config, to: &std::path::Path) -> Result<(), Failure> {
         config.database().redacted(),
         to.display()
     );
+    Ok(())
+}
+
+async fn login_link(config: &Config, login: &str, ttl: Duration) -> Result<(), Failure> {
+    let store = app::open_store(config).await?;
+    let user = store
+        .user_by_login(login)
+        .await?
+        .ok_or_else(|| Failure::new(format!("no user with username or email `{login}`")))?;
+    let url = crate::auth::login_link::create(&store, &config.app_url, &user, ttl, &Origin::cli())
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
+    store.close().await;
+    println!(
+        "One-time login link for {} ({}), valid for {}:",
+        user.display_name,
+        user.username,
+        humantime::format_duration(ttl)
+    );
+    println!("{url}");
     Ok(())
 }
 

@@ -134,11 +134,27 @@ settings! {
     log_level: LogLevel = "LATCHKEY_LOG_LEVEL", default "info";
     /// Log format: `text` for people, `json` for a log collector or SIEM.
     log_format: LogFormat = "LATCHKEY_LOG_FORMAT", default "text";
+    /// Sign-in with username and password (+ TOTP): `enabled` or `disabled` (passkeys and links only).
+    password_login: Toggle = "LATCHKEY_PASSWORD_LOGIN", default "enabled";
+    /// Require a TOTP code (or recovery code) for every password sign-in: `true` or `false`.
+    totp_required: bool = "LATCHKEY_TOTP_REQUIRED", default "false";
+    /// Passkey user verification (PIN or biometrics): `required` or `preferred`.
+    passkey_user_verification: UserVerification = "LATCHKEY_PASSKEY_USER_VERIFICATION", default "required";
+    /// A session not used for this long ends (e.g. `7d`, `12h`).
+    session_idle_timeout: DurationSetting = "LATCHKEY_SESSION_IDLE_TIMEOUT", default "7d";
+    /// A session ends this long after sign-in, used or not (e.g. `30d`).
+    session_lifetime: DurationSetting = "LATCHKEY_SESSION_LIFETIME", default "30d";
 }
 
 impl Config {
     /// Checks that concern more than one setting.
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.session_idle_timeout.0 > self.session_lifetime.0 {
+            return Err(ConfigError::new(
+                "LATCHKEY_SESSION_IDLE_TIMEOUT",
+                "must not be longer than LATCHKEY_SESSION_LIFETIME",
+            ));
+        }
         match (&self.tls_cert_file, &self.tls_key_file) {
             (Some(_), None) => Err(ConfigError::new(
                 "LATCHKEY_TLS_KEY_FILE",
@@ -478,6 +494,77 @@ impl SettingValue for LogLevel {
             format!("`{text}` is not a log level (error, warn, info, debug, trace)")
         })?;
         Ok(LogLevel(text))
+    }
+}
+
+impl SettingValue for bool {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Ok(true),
+            "false" | "no" | "off" | "0" => Ok(false),
+            other => Err(format!("`{other}` is not true or false")),
+        }
+    }
+}
+
+/// A feature switch: `enabled` or `disabled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toggle {
+    Enabled,
+    Disabled,
+}
+
+impl Toggle {
+    pub fn is_enabled(self) -> bool {
+        self == Toggle::Enabled
+    }
+}
+
+impl SettingValue for Toggle {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "enabled" | "true" | "on" => Ok(Toggle::Enabled),
+            "disabled" | "false" | "off" => Ok(Toggle::Disabled),
+            other => Err(format!("`{other}` is not enabled or disabled")),
+        }
+    }
+}
+
+/// Whether passkeys must prove the user (PIN, biometrics) or only their presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserVerification {
+    Required,
+    Preferred,
+}
+
+impl SettingValue for UserVerification {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "required" => Ok(UserVerification::Required),
+            "preferred" => Ok(UserVerification::Preferred),
+            other => Err(format!("`{other}` is not required or preferred")),
+        }
+    }
+}
+
+/// A length of time written like `15m`, `12h` or `30d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationSetting(pub std::time::Duration);
+
+impl DurationSetting {
+    pub fn secs(self) -> i64 {
+        self.0.as_secs() as i64
+    }
+}
+
+impl SettingValue for DurationSetting {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        let d = humantime::parse_duration(text.trim())
+            .map_err(|_| format!("`{text}` is not a duration like 15m, 12h or 30d"))?;
+        if d.as_secs() < 60 {
+            return Err(format!("`{text}` is shorter than a minute"));
+        }
+        Ok(DurationSetting(d))
     }
 }
 

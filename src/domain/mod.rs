@@ -2,6 +2,7 @@
 
 pub mod claims;
 pub mod group;
+pub mod session;
 pub mod user;
 
 /// A rule a value broke; `field` names the input so a form or the CLI can point at it.

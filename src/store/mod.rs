@@ -6,10 +6,15 @@
 
 mod audit;
 mod claims;
+mod credentials;
 mod groups;
+mod login_codes;
 mod meta;
+mod passkeys;
+mod sessions;
 mod settings;
 mod signing_keys;
+mod throttle;
 mod users;
 
 use std::path::Path;
@@ -22,7 +27,11 @@ use crate::config::DatabaseUrl;
 
 pub use audit::{AuditFilter, AuditRecord, NewAuditRecord};
 pub use claims::ClaimOwner;
+pub use credentials::UserCredentials;
+pub use login_codes::CodeRejection;
+pub use passkeys::PasskeyRow;
 pub use signing_keys::SigningKeyRow;
+pub use throttle::ThrottleState;
 pub use users::UserUpdate;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

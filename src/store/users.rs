@@ -152,17 +152,26 @@ impl Store {
         Ok(user_from_row(&row)?)
     }
 
-    /// Disable or enable a user. (Later layers also end the user's sessions.)
+    /// Disable or enable a user. Disabling also ends every session of the user, in
+    /// the same transaction, so a disabled user is signed out everywhere at once.
     pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
             .bind(flag(disabled))
             .bind(now())
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

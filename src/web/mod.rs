@@ -1,56 +1,266 @@
-//! Server-rendered pages (askama), their static assets, and the health endpoint.
+//! Server-rendered pages (askama), their static assets, the WebAuthn JSON endpoints
+//! the pages call, and the health endpoint.
 
+mod account;
+mod cookies;
+mod csrf;
 mod health;
+mod login;
 mod pages;
+mod passkey_api;
+mod security;
+mod session;
+mod setup;
 
+use askama::Template;
 use axum::Router;
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 
 use crate::app::AppState;
+use crate::auth::AuthError;
+use crate::store::StoreError;
+
+pub use cookies::CookiePolicy;
+pub use session::SignedIn;
 
 /// Routes for the pages of this module.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::landing))
-        .route("/setup", get(pages::setup))
         .route("/healthz", get(health::healthz))
-        .route("/static/app.css", get(stylesheet))
+        .route("/static/app.css", get(static_css))
+        .route("/static/webauthn.js", get(static_js))
+        .route("/setup", get(setup::form).post(setup::create_admin))
+        .route("/setup/credential", get(setup::credential))
+        .route("/login", get(login::page))
+        .route("/login/password", post(login::password))
+        .route(
+            "/login/second-factor",
+            get(login::second_factor_page).post(login::second_factor),
+        )
+        .route(
+            "/login/code/{token}",
+            get(login::link_page).post(login::link_redeem),
+        )
+        .route("/logout", post(login::logout))
+        .route("/webauthn/login/start", post(passkey_api::login_start))
+        .route("/webauthn/login/finish", post(passkey_api::login_finish))
+        .route(
+            "/webauthn/register/start",
+            post(passkey_api::register_start),
+        )
+        .route(
+            "/webauthn/register/finish",
+            post(passkey_api::register_finish),
+        )
+        .route("/webauthn/reauth/finish", post(passkey_api::reauth_finish))
+        .route("/account", get(account::overview))
+        .route(
+            "/account/reauth",
+            get(account::reauth_page).post(account::reauth_password),
+        )
+        .route("/account/security", get(security::page))
+        .route(
+            "/account/passkeys/{id}/rename",
+            post(security::rename_passkey),
+        )
+        .route(
+            "/account/passkeys/{id}/delete",
+            post(security::delete_passkey),
+        )
+        .route("/account/password", post(security::set_password))
+        .route("/account/password/remove", post(security::remove_password))
+        .route("/account/totp/start", post(security::totp_start))
+        .route("/account/totp/confirm", post(security::totp_confirm))
+        .route("/account/totp/remove", post(security::totp_remove))
+        .route(
+            "/account/recovery-codes",
+            post(security::regenerate_recovery_codes),
+        )
+        .route("/account/sessions/revoke", post(security::revoke_session))
+        .route(
+            "/account/sessions/revoke-others",
+            post(security::revoke_other_sessions),
+        )
+}
+
+/// What every page shows around its content.
+pub struct Chrome {
+    pub app_name: &'static str,
+    pub csrf: String,
+    /// The signed-in user's display name, for the header.
+    pub user: Option<String>,
+    pub is_admin: bool,
+}
+
+/// Per-request page context: the chrome and any cookie the page must set.
+pub struct Page {
+    pub chrome: Chrome,
+    set_cookies: Vec<String>,
+}
+
+impl Page {
+    pub fn new(state: &AppState, headers: &HeaderMap) -> Page {
+        let token = csrf::token_for(state.cookies(), headers);
+        Page {
+            chrome: Chrome {
+                app_name: crate::app::APP_NAME,
+                csrf: token.token,
+                user: None,
+                is_admin: false,
+            },
+            set_cookies: token.set_cookie.into_iter().collect(),
+        }
+    }
+
+    pub fn for_user(state: &AppState, headers: &HeaderMap, signed_in: &SignedIn) -> Page {
+        let mut page = Page::new(state, headers);
+        page.chrome.user = Some(signed_in.user.display_name.clone());
+        page.chrome.is_admin = signed_in.user.is_admin;
+        page
+    }
+
+    /// Render a template with `status`, setting the page's cookies.
+    pub fn render(&self, status: StatusCode, template: &impl Template) -> Response {
+        match template.render() {
+            Ok(html) => with_cookies(
+                (status, Html(html)).into_response(),
+                self.set_cookies.iter().cloned(),
+            ),
+            Err(e) => WebError::Internal(format!("template: {e}")).into_response(),
+        }
+    }
+}
+
+/// Add `Set-Cookie` headers to a response.
+pub fn with_cookies(mut response: Response, cookies: impl IntoIterator<Item = String>) -> Response {
+    for c in cookies {
+        if let Ok(v) = c.parse() {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+/// A redirect (303, so a POST becomes a GET) that also sets cookies.
+pub fn see_other(to: &str, cookies: impl IntoIterator<Item = String>) -> Response {
+    with_cookies(Redirect::to(to).into_response(), cookies)
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    chrome: Chrome,
+    heading: &'a str,
+    message: &'a str,
 }
 
 /// A friendly page for an error a person sees in the browser; never a stack trace.
-pub fn error_page(status: StatusCode, app_name: &str, heading: &str, message: &str) -> Response {
-    let page = pages::MessagePage {
-        app_name,
+pub fn error_page(status: StatusCode, heading: &str, message: &str) -> Response {
+    let page = MessagePage {
+        chrome: Chrome {
+            app_name: crate::app::APP_NAME,
+            csrf: String::new(),
+            user: None,
+            is_admin: false,
+        },
         heading,
         message,
     };
-    match askama::Template::render(&page) {
+    match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot render the error page");
-            (status, heading.to_string()).into_response()
+        Err(_) => (status, heading.to_string()).into_response(),
+    }
+}
+
+/// Errors a page handler can end with, each shown as a friendly page.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("not found")]
+    NotFound,
+    #[error("the form expired")]
+    Csrf,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("internal: {0}")]
+    Internal(String),
+    #[error("unavailable")]
+    Unavailable,
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage error");
+        WebError::Unavailable
+    }
+}
+
+impl From<AuthError> for WebError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(s) => s.into(),
+            AuthError::Internal(m) => WebError::Internal(m),
+            other => WebError::Forbidden(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::NotFound => error_page(
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "There is nothing at this address. Check the link, or start again from the start page.",
+            ),
+            WebError::Csrf => error_page(
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "For your safety the form could not be accepted. Go back, reload the page and try again.",
+            ),
+            WebError::Forbidden(message) => {
+                error_page(StatusCode::FORBIDDEN, "Not allowed", &message)
+            }
+            WebError::Internal(detail) => {
+                tracing::error!(error = %detail, "request failed");
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Please try again in a moment.",
+                )
+            }
+            WebError::Unavailable => error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The database does not answer. Please try again in a moment.",
+            ),
         }
     }
 }
 
 /// The fallback for unknown paths.
-pub async fn not_found(state: axum::extract::State<AppState>) -> Response {
-    error_page(
-        StatusCode::NOT_FOUND,
-        state.app_name(),
-        "Page not found",
-        "There is nothing at this address. Check the link, or start again from the start page.",
-    )
+pub async fn not_found() -> Response {
+    WebError::NotFound.into_response()
 }
 
-async fn stylesheet() -> impl IntoResponse {
+async fn static_css() -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("static/app.css"),
+    )
+}
+
+async fn static_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("static/webauthn.js"),
     )
 }

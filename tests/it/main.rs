@@ -1,8 +1,10 @@
 //! Integration tests, one binary: real servers in-process and the real `latchkey`
 //! binary, on SQLite and on PostgreSQL.
 
+mod browser;
 mod support;
 
+mod auth;
 mod cli;
 mod config_errors;
 mod lifecycle;

@@ -77,7 +77,7 @@ async fn landing_and_not_found_pages_are_friendly_html() {
     );
     let body = res.text().await.unwrap();
     assert!(body.contains("Latchkey") && body.contains("<h1>"));
-    assert!(!body.contains("<script"), "no inline script");
+    crate::support::assert_no_inline_script(&body);
 
     let res = http()
         .get(server.url("/definitely/missing"))

@@ -141,6 +141,11 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// The server's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self._data_dir.path().to_path_buf()
+    }
+
     pub fn running(&self) -> &latchkey::app::Running {
         self.running.as_ref().unwrap()
     }
@@ -346,5 +351,31 @@ impl Spawned {
 impl Drop for Spawned {
     fn drop(&mut self) {
         let _ = self.child.kill();
+    }
+}
+
+/// Every `<script>` of a page loads a file: CSP `script-src 'self'` forbids inline code,
+/// and no `on…=` handler attributes either.
+pub fn assert_no_inline_script(html: &str) {
+    for (i, _) in html.match_indices("<script") {
+        let tag_end = html[i..].find('>').map(|e| i + e).unwrap();
+        assert!(
+            html[i..tag_end].contains(" src=\"/static/"),
+            "inline script: {}",
+            &html[i..tag_end]
+        );
+        assert!(
+            html[tag_end..].starts_with("></script>"),
+            "script with a body"
+        );
+    }
+    for attr in [
+        " onclick=",
+        " onload=",
+        " onsubmit=",
+        " onerror=",
+        "javascript:",
+    ] {
+        assert!(!html.contains(attr), "inline handler {attr}");
     }
 }

@@ -1,6 +1,7 @@
 //! Store tests: every test runs once on SQLite and once on PostgreSQL.
 
 mod audit;
+mod auth_state;
 mod claims;
 mod groups;
 mod meta;

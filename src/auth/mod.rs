@@ -1,0 +1,504 @@
+//! Who is this person? Passkeys, passwords with TOTP, one-time login links, sessions,
+//! throttling and new-device detection. Handlers call these functions; the rules live
+//! here and in `domain`, the rows in `store`.
+
+pub mod device;
+pub mod login_link;
+pub mod passkey;
+pub mod password;
+pub mod session;
+pub mod throttle;
+pub mod totp;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::audit::{self, Origin};
+use crate::config::Config;
+use crate::crypto::EncryptionKey;
+use crate::domain::Invalid;
+use crate::domain::session::AuthMethod;
+use crate::domain::user::User;
+use crate::store::{Store, StoreError, now};
+
+pub use session::NewSession;
+
+/// Re-authentication is needed for credential changes when the last one is older.
+pub const REAUTH_WINDOW: i64 = 5 * 60;
+/// A correct password waits this long for its second factor.
+const SECOND_FACTOR_TTL: i64 = 5 * 60;
+
+/// Why an authentication step failed. `InvalidCredentials` carries the reason for the
+/// audit log only; the person sees the same generic message for every reason.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid credentials ({0})")]
+    InvalidCredentials(&'static str),
+    #[error("too many attempts; try again in {}", throttle::human_wait(*.0))]
+    RateLimited(i64),
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("this request has expired; please start again")]
+    Expired,
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// Where an attempt comes from.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub ip: IpAddr,
+    pub user_agent: Option<String>,
+    /// The long-lived device cookie, if the browser has one.
+    pub device_cookie: Option<String>,
+}
+
+impl Client {
+    pub fn origin(&self, actor: Option<&str>) -> Origin {
+        Origin {
+            actor_id: actor.map(str::to_string),
+            ip: Some(self.ip.to_string()),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+}
+
+/// The outcome of a correct password.
+pub enum PasswordOutcome {
+    /// No second factor needed: sign in.
+    Complete(User),
+    /// TOTP (or a recovery code) must follow; the token names the pending step.
+    NeedsSecondFactor { pending_token: String },
+}
+
+/// The authentication rules, shared by every handler.
+#[derive(Clone)]
+pub struct Auth {
+    pub store: Store,
+    pub keys: Arc<EncryptionKey>,
+    pub passkeys: Arc<passkey::Passkeys>,
+    pub passwords: password::PasswordHasherPool,
+    pub password_login: bool,
+    pub totp_required: bool,
+    pub idle_timeout: i64,
+    pub lifetime: i64,
+    pub app_name: String,
+}
+
+impl Auth {
+    pub fn new(config: &Config, store: Store, keys: Arc<EncryptionKey>, app_name: &str) -> Auth {
+        Auth {
+            passkeys: Arc::new(passkey::Passkeys::new(
+                &config.app_url,
+                app_name,
+                config.passkey_user_verification,
+            )),
+            passwords: password::PasswordHasherPool::new(),
+            password_login: config.password_login.is_enabled(),
+            totp_required: config.totp_required,
+            idle_timeout: config.session_idle_timeout.secs(),
+            lifetime: config.session_lifetime.secs(),
+            app_name: app_name.to_string(),
+            store,
+            keys,
+        }
+    }
+
+    /// Record a failed attempt: throttle counters, audit row and log line.
+    async fn fail(
+        &self,
+        attempt: &throttle::Attempt,
+        client: &Client,
+        user: Option<&User>,
+        tried: &str,
+        method: &str,
+        reason: &'static str,
+    ) -> AuthError {
+        let t = now();
+        if let Err(e) = attempt.record_failure(&self.store, t).await {
+            return e.into();
+        }
+        let _ = audit::record(
+            &self.store,
+            "auth.login.failed",
+            &client.origin(user.map(|u| u.id.as_str())),
+            user.map(|u| u.id.as_str()),
+            json!({"method": method, "reason": reason, "login": tried}),
+        )
+        .await;
+        AuthError::InvalidCredentials(reason)
+    }
+
+    /// Refuse early when the attempt is locked out, auditing it.
+    async fn check_throttle(
+        &self,
+        attempt: &throttle::Attempt,
+        client: &Client,
+        tried: &str,
+        method: &str,
+    ) -> Result<(), AuthError> {
+        if let Some(wait) = attempt.locked_for(&self.store, now()).await? {
+            audit::record(
+                &self.store,
+                "auth.rate_limited",
+                &client.origin(None),
+                None,
+                json!({"method": method, "login": tried, "retry_after": wait}),
+            )
+            .await?;
+            return Err(AuthError::RateLimited(wait));
+        }
+        Ok(())
+    }
+
+    /// Check a username-or-email and password. Unknown accounts, accounts without a
+    /// password, disabled accounts and wrong passwords all cost one argon2 verification
+    /// and give the same error.
+    pub async fn password_login(
+        &self,
+        login: &str,
+        password: &str,
+        next: &str,
+        client: &Client,
+    ) -> Result<PasswordOutcome, AuthError> {
+        if !self.password_login {
+            return Err(AuthError::NotAllowed(
+                "Password sign-in is turned off. Use a passkey.".into(),
+            ));
+        }
+        let attempt = throttle::Attempt::new("password", Some(login), client.ip);
+        self.check_throttle(&attempt, client, login, "password")
+            .await?;
+        let user = self.store.user_by_login(login).await?;
+        let hash = match &user {
+            Some(u) => self.store.user_credentials(&u.id).await?.password_hash,
+            None => None,
+        };
+        let correct = self
+            .passwords
+            .verify(password.to_string(), hash.clone())
+            .await;
+        let user = match user {
+            None => {
+                return Err(self
+                    .fail(&attempt, client, None, login, "password", "unknown_user")
+                    .await);
+            }
+            Some(_) if hash.is_none() => {
+                return Err(self
+                    .fail(
+                        &attempt,
+                        client,
+                        user.as_ref(),
+                        login,
+                        "password",
+                        "no_password",
+                    )
+                    .await);
+            }
+            Some(u) if !correct => {
+                return Err(self
+                    .fail(
+                        &attempt,
+                        client,
+                        Some(&u),
+                        login,
+                        "password",
+                        "bad_password",
+                    )
+                    .await);
+            }
+            Some(u) if u.disabled => {
+                return Err(self
+                    .fail(&attempt, client, Some(&u), login, "password", "disabled")
+                    .await);
+            }
+            Some(u) => u,
+        };
+        attempt.record_success(&self.store).await?;
+        let has_totp = self
+            .store
+            .user_credentials(&user.id)
+            .await?
+            .totp_secret_sealed
+            .is_some();
+        if !has_totp && !self.totp_required {
+            return Ok(PasswordOutcome::Complete(user));
+        }
+        if !has_totp {
+            return Err(self
+                .fail(
+                    &attempt,
+                    client,
+                    Some(&user),
+                    login,
+                    "password",
+                    "totp_required_not_enrolled",
+                )
+                .await);
+        }
+        let token = crate::crypto::random_token();
+        self.store
+            .insert_pending_login(
+                &token.hash(),
+                &user.id,
+                next,
+                "second_factor",
+                now() + SECOND_FACTOR_TTL,
+            )
+            .await?;
+        Ok(PasswordOutcome::NeedsSecondFactor {
+            pending_token: token.expose().to_string(),
+        })
+    }
+
+    /// The user and next path of a pending second factor.
+    pub async fn pending_second_factor(
+        &self,
+        pending_token: &str,
+    ) -> Result<(User, String), AuthError> {
+        let (user_id, next) = self
+            .store
+            .pending_login(&crate::crypto::hash_secret(pending_token), "second_factor")
+            .await?
+            .ok_or(AuthError::Expired)?;
+        let user = self
+            .store
+            .user_by_id(&user_id)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or(AuthError::Expired)?;
+        Ok((user, next))
+    }
+
+    /// Check a TOTP or recovery code for `user`; returns the method it completes.
+    pub async fn verify_second_factor(
+        &self,
+        user: &User,
+        code: &str,
+        client: &Client,
+    ) -> Result<AuthMethod, AuthError> {
+        let attempt = throttle::Attempt::new("second_factor", Some(&user.username), client.ip);
+        self.check_throttle(&attempt, client, &user.username, "second_factor")
+            .await?;
+        let method = if totp::is_recovery_code(code) {
+            if self
+                .store
+                .use_recovery_code(&user.id, &totp::hash_recovery_code(code))
+                .await?
+            {
+                audit::record(
+                    &self.store,
+                    "auth.recovery_code.used",
+                    &client.origin(Some(&user.id)),
+                    Some(&user.id),
+                    json!({
+                        "remaining": self.store.unused_recovery_codes(&user.id).await?
+                    }),
+                )
+                .await?;
+                Some(AuthMethod::PasswordRecoveryCode)
+            } else {
+                None
+            }
+        } else if self.check_totp(user, code).await? {
+            Some(AuthMethod::PasswordTotp)
+        } else {
+            None
+        };
+        match method {
+            Some(m) => {
+                attempt.record_success(&self.store).await?;
+                Ok(m)
+            }
+            None => Err(self
+                .fail(
+                    &attempt,
+                    client,
+                    Some(user),
+                    &user.username,
+                    "second_factor",
+                    "bad_code",
+                )
+                .await),
+        }
+    }
+
+    /// Is `code` a current TOTP code of the user that has not been used before?
+    pub async fn check_totp(&self, user: &User, code: &str) -> Result<bool, AuthError> {
+        let creds = self.store.user_credentials(&user.id).await?;
+        let Some(sealed) = creds.totp_secret_sealed else {
+            return Ok(false);
+        };
+        let secret = self
+            .keys
+            .open(&totp_context(&user.id), &sealed)
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        let Some(step) = totp::matching_step(&secret, code, now() as u64) else {
+            return Ok(false);
+        };
+        // Atomically move the last-used step forward: a replayed code fails here.
+        Ok(self.store.advance_totp_step(&user.id, step).await?)
+    }
+
+    /// Finish a sign-in: new-device check, the session row, the audit event.
+    pub async fn sign_in(
+        &self,
+        user: &User,
+        method: AuthMethod,
+        client: &Client,
+    ) -> Result<NewSession, AuthError> {
+        if user.disabled {
+            return Err(AuthError::InvalidCredentials("disabled"));
+        }
+        let device = device::observe(&self.store, user, client).await?;
+        let new_session = session::create(
+            &self.store,
+            user,
+            method,
+            client,
+            device.is_new,
+            self.lifetime,
+        )
+        .await?;
+        let origin = client.origin(Some(&user.id));
+        audit::record(
+            &self.store,
+            "auth.login.succeeded",
+            &origin,
+            Some(&user.id),
+            json!({
+                "method": method.as_str(), "username": user.username, "new_device": device.is_new,
+            }),
+        )
+        .await?;
+        if device.is_new {
+            audit::record(
+                &self.store,
+                "auth.new_device",
+                &origin,
+                Some(&user.id),
+                json!({
+                    "device": device::describe(client.user_agent.as_deref()),
+                    "network": device.network,
+                }),
+            )
+            .await?;
+        }
+        Ok(NewSession {
+            device_cookie: device.new_cookie,
+            ..new_session
+        })
+    }
+
+    /// A sign-in with a passkey assertion (the ceremony started by `start_authentication`).
+    pub async fn passkey_login(
+        &self,
+        ceremony_id: &str,
+        response: &webauthn_rs_core::proto::PublicKeyCredential,
+        client: &Client,
+    ) -> Result<User, AuthError> {
+        let attempt = throttle::Attempt::new("passkey", None, client.ip);
+        self.check_throttle(&attempt, client, "", "passkey").await?;
+        let passkey = match self
+            .passkeys
+            .finish_authentication(&self.store, ceremony_id, response)
+            .await
+        {
+            Ok(p) => p,
+            Err(AuthError::InvalidCredentials(reason)) => {
+                return Err(self
+                    .fail(&attempt, client, None, "", "passkey", reason)
+                    .await);
+            }
+            Err(e) => return Err(e),
+        };
+        let user = self
+            .store
+            .user_by_id(&passkey.user_id)
+            .await?
+            .ok_or(AuthError::InvalidCredentials("unknown_user"))?;
+        if user.disabled {
+            return Err(self
+                .fail(
+                    &attempt,
+                    client,
+                    Some(&user),
+                    &user.username,
+                    "passkey",
+                    "disabled",
+                )
+                .await);
+        }
+        Ok(user)
+    }
+
+    /// How many ways in a user has: passkeys plus a usable password.
+    pub async fn sign_in_methods(&self, user_id: &str) -> Result<usize, AuthError> {
+        let passkeys = self.store.passkeys_of_user(user_id).await?.len();
+        let password = usize::from(
+            self.password_login
+                && self
+                    .store
+                    .user_credentials(user_id)
+                    .await?
+                    .password_hash
+                    .is_some(),
+        );
+        Ok(passkeys + password)
+    }
+}
+
+/// The encryption context of a user's TOTP secret.
+pub fn totp_context(user_id: &str) -> String {
+    format!("totp:{user_id}")
+}
+
+/// A `next` parameter is followed only when it is a same-origin relative path:
+/// it starts with one `/`, not `//` or `/\`, and holds no scheme or control characters.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.chars().any(|c| c.is_control() || c == '\\')
+                && n.len() <= 2048 =>
+        {
+            n.to_string()
+        }
+        _ => "/account".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_relative_paths_are_followed() {
+        assert_eq!(safe_next(Some("/account/security")), "/account/security");
+        assert_eq!(
+            safe_next(Some("/authorize?client_id=x&scope=openid")),
+            "/authorize?client_id=x&scope=openid"
+        );
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "evil",
+            "",
+            "/a\nb",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/account", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/account");
+    }
+}

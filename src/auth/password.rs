@@ -1,0 +1,162 @@
+//! Passwords: argon2id with OWASP parameters, hashed off the async threads behind a
+//! concurrency limit, and a strength check with zxcvbn.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use crate::domain::Invalid;
+
+/// OWASP (2024): argon2id, 19 MiB, 2 iterations, 1 lane.
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+pub const MIN_LENGTH: usize = 10;
+const MAX_LENGTH: usize = 256;
+
+/// Hashes and verifies passwords on the blocking pool, a few at a time, so that a
+/// burst of sign-ins cannot starve the server or exhaust memory (19 MiB each).
+#[derive(Clone)]
+pub struct PasswordHasherPool {
+    permits: Arc<Semaphore>,
+    /// A real hash of a random password: verified against when the account does not
+    /// exist, so that both cases cost the same time.
+    dummy_hash: Arc<String>,
+}
+
+impl PasswordHasherPool {
+    pub fn new() -> PasswordHasherPool {
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let dummy = crate::crypto::random_token();
+        PasswordHasherPool {
+            permits: Arc::new(Semaphore::new(workers)),
+            dummy_hash: Arc::new(hash_now(dummy.expose())),
+        }
+    }
+
+    pub async fn hash(&self, password: String) -> String {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
+        tokio::task::spawn_blocking(move || hash_now(&password))
+            .await
+            .expect("hashing does not panic")
+    }
+
+    /// Verify `password` against `hash`, or against the dummy hash when there is
+    /// none (unknown account, or no password set): the answer is then always false.
+    pub async fn verify(&self, password: String, hash: Option<String>) -> bool {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
+        let (stored, real) = match hash {
+            Some(h) => (h, true),
+            None => (self.dummy_hash.as_ref().clone(), false),
+        };
+        let ok = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&stored).is_ok_and(|parsed| {
+                argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+        })
+        .await
+        .unwrap_or(false);
+        ok && real
+    }
+}
+
+impl Default for PasswordHasherPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn hash_now(password: &str) -> String {
+    let salt_bytes = crate::crypto::secrets::random_bytes::<16>();
+    let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes is a valid salt");
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashing of a bounded password cannot fail")
+        .to_string()
+}
+
+/// Refuse passwords that are short or easy to guess, saying why and how to do better.
+/// `personal` holds the user's own names and address, which make weak passwords.
+pub fn check_strength(password: &str, personal: &[&str]) -> Result<(), Invalid> {
+    let length = password.chars().count();
+    if length < MIN_LENGTH {
+        return Err(Invalid::new(
+            "password",
+            format!("must be at least {MIN_LENGTH} characters"),
+        ));
+    }
+    if length > MAX_LENGTH {
+        return Err(Invalid::new(
+            "password",
+            format!("must be at most {MAX_LENGTH} characters"),
+        ));
+    }
+    let entropy = zxcvbn::zxcvbn(password, personal);
+    if u8::from(entropy.score()) >= 3 {
+        return Ok(());
+    }
+    let mut message = String::from("is too easy to guess");
+    if let Some(feedback) = entropy.feedback() {
+        if let Some(warning) = feedback.warning() {
+            message.push_str(&format!(": {warning}"));
+        }
+        if let Some(tip) = feedback.suggestions().first() {
+            message.push_str(&format!(". {tip}"));
+        }
+    }
+    if !message.ends_with('.') {
+        message.push('.');
+    }
+    message.push_str(" A few unrelated words make a strong password.");
+    Err(Invalid::new("password", message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_differ() {
+        let pool = PasswordHasherPool::new();
+        let h1 = pool.hash("correct horse battery staple".into()).await;
+        let h2 = pool.hash("correct horse battery staple".into()).await;
+        assert!(h1.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_ne!(h1, h2, "salted");
+        assert!(
+            pool.verify("correct horse battery staple".into(), Some(h1.clone()))
+                .await
+        );
+        assert!(!pool.verify("wrong".into(), Some(h1)).await);
+        assert!(!pool.verify("anything".into(), None).await);
+    }
+
+    #[test]
+    fn weak_passwords_are_refused_with_advice() {
+        assert!(
+            check_strength("short", &[])
+                .unwrap_err()
+                .message
+                .contains("at least 10")
+        );
+        let e = check_strength("password123", &[]).unwrap_err();
+        assert!(e.message.contains("too easy to guess"), "{}", e.message);
+        assert!(check_strength("aliceliddell", &["alice", "liddell"]).is_err());
+        assert!(check_strength("velvet tractor ocean lamp", &[]).is_ok());
+    }
+}

@@ -1,0 +1,118 @@
+//! A minimal browser for HTTP-level tests: keeps cookies, sends the Origin header a
+//! real browser sends with a form, never follows redirects (tests look at them).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+
+pub struct Browser {
+    base: String,
+    origin: String,
+    client: reqwest::Client,
+    cookies: Mutex<BTreeMap<String, String>>,
+}
+
+/// A response, read completely.
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl Browser {
+    /// A browser talking to `base` whose pages believe they are served at `origin`.
+    pub fn new(base: &str, origin: &str) -> Browser {
+        Browser {
+            base: base.to_string(),
+            origin: origin.to_string(),
+            client: crate::support::http(),
+            cookies: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().unwrap().get(name).cloned()
+    }
+
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies
+            .lock()
+            .unwrap()
+            .insert(name.into(), value.into());
+    }
+
+    /// The CSRF token the pages gave this browser (visit a page first).
+    pub fn csrf(&self) -> String {
+        self.cookie("latchkey_csrf")
+            .expect("a page set the CSRF cookie")
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn read(&self, res: reqwest::Response) -> Page {
+        for value in res.headers().get_all(SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
+            let (name, v) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.cookies.lock().unwrap().remove(name);
+            } else {
+                self.cookies
+                    .lock()
+                    .unwrap()
+                    .insert(name.to_string(), v.to_string());
+            }
+        }
+        Page {
+            status: res.status().as_u16(),
+            location: res
+                .headers()
+                .get(LOCATION)
+                .map(|l| l.to_str().unwrap().to_string()),
+            body: res.text().await.unwrap(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.read(res).await
+    }
+
+    /// Submit a form the way a browser does (with this browser's cookies and Origin).
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .header("origin", &self.origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(form).unwrap())
+            .send()
+            .await
+            .unwrap();
+        self.read(res).await
+    }
+
+    /// A form post with the page's CSRF token added.
+    pub async fn submit(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf();
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        self.post(path, &fields).await
+    }
+}
