@@ -67,7 +67,8 @@ pub async fn common(
     set_default(headers, header::CONTENT_SECURITY_POLICY, CSP);
     set_default(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set_default(headers, header::X_FRAME_OPTIONS, "DENY");
-    set_default(headers, header::REFERRER_POLICY, "no-referrer");
+    // `no-referrer` would make browsers send `Origin: null` with our own forms.
+    set_default(headers, header::REFERRER_POLICY, "same-origin");
     set_default(
         headers,
         HeaderName::from_static("cross-origin-opener-policy"),

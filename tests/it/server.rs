@@ -39,7 +39,7 @@ async fn every_response_has_security_headers_and_a_request_id() {
         );
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
-        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
         assert!(!h["x-request-id"].is_empty(), "{path}");
         assert!(
             h.get("strict-transport-security").is_none(),

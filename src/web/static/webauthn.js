@@ -149,16 +149,20 @@
     });
   }
 
+  // Passkey autofill (conditional mediation): when the person starts on the username
+  // field, the browser lists their passkeys among its suggestions.
   async function offerAutofill() {
     const field = document.querySelector('input[autocomplete~="webauthn"]');
     const button = document.querySelector('[data-passkey-login]');
     if (!field || !button || !window.PublicKeyCredential?.isConditionalMediationAvailable) return;
     if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
-    try {
-      await signIn('/webauthn/login/finish', button.dataset.next, 'conditional');
-    } catch (e) {
-      if (!cancelled(e)) showError(button, e.message);
-    }
+    field.addEventListener('focus', async () => {
+      try {
+        await signIn('/webauthn/login/finish', button.dataset.next, 'conditional');
+      } catch (e) {
+        if (!cancelled(e)) showError(button, e.message);
+      }
+    }, { once: true });
   }
 
   document.addEventListener('DOMContentLoaded', () => {
