@@ -576,43 +576,4 @@ mod tests {
     }
 
     const EDDSA_AT_HASH: &str = "q7nS86GgvvFaZkzALLWqJYaJIKw2wCDAVfCAsm5CrBM";
-
-    /// Signing speed per algorithm; run `cargo test --release --lib signing_speed --
-    /// --ignored --nocapture`. Printed, never asserted: speed belongs to `bench/`.
-    #[test]
-    #[ignore = "prints timings; run explicitly with --release --ignored --nocapture"]
-    fn signing_speed() {
-        let claims = json!({
-            "iss": "https://id.example.com", "sub": "0190f1e2-7b3c-7d4e-8f90-a1b2c3d4e5f6",
-            "aud": "grafana", "exp": 2_000_000_000u64, "iat": 1_999_996_400u64,
-            "auth_time": 1_999_996_000u64, "nonce": "n-0S6_WzA2Mj", "email": "alice@example.com",
-            "email_verified": true, "name": "Alice Example", "groups": ["admins", "family"],
-        });
-        for alg in ALL {
-            let key = SigningKey::generate(alg);
-            let verifier = key.verifying_key();
-            let rounds = if alg == Algorithm::RS256 {
-                2_000
-            } else {
-                20_000
-            };
-            let start = std::time::Instant::now();
-            let mut token = String::new();
-            for _ in 0..rounds {
-                token = sign_jwt(&key, "JWT", &claims);
-            }
-            let sign = start.elapsed() / rounds;
-            let start = std::time::Instant::now();
-            for _ in 0..rounds {
-                verify_jwt(&token, |_| Some(&verifier)).unwrap();
-            }
-            let verify = start.elapsed() / rounds;
-            println!(
-                "{alg}: sign_jwt {sign:?} ({:.0}/s), verify_jwt {verify:?} ({:.0}/s), {} bytes",
-                1.0 / sign.as_secs_f64(),
-                1.0 / verify.as_secs_f64(),
-                token.len()
-            );
-        }
-    }
 }

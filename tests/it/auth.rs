@@ -572,20 +572,35 @@ async fn a_sign_in_from_a_new_device_is_marked_and_audited() {
     let user = user_with_password(&server, "jade").await;
     let store = &server.running().state.store;
     let new_device_events = || async {
-        let filter = latchkey::store::AuditFilter { event: Some("auth.new_device".into()), limit: 10, ..Default::default() };
+        let filter = latchkey::store::AuditFilter {
+            event: Some("auth.new_device".into()),
+            limit: 10,
+            ..Default::default()
+        };
         store.list_audit(&filter).await.unwrap().len()
     };
     let laptop = Browser::new(&server.base, APP);
     password_login(&laptop, "jade", PASSWORD, "/account").await;
-    assert!(laptop.cookie("latchkey_device").is_some(), "the browser gets a device id");
-    assert_eq!(new_device_events().await, 0, "an account's first sign-in is not news");
+    assert!(
+        laptop.cookie("latchkey_device").is_some(),
+        "the browser gets a device id"
+    );
+    assert_eq!(
+        new_device_events().await,
+        0,
+        "an account's first sign-in is not news"
+    );
 
     let phone = Browser::new(&server.base, APP);
     password_login(&phone, "jade", PASSWORD, "/account").await;
     assert_eq!(new_device_events().await, 1, "a browser never seen before");
     laptop.submit("/logout", &[]).await;
     password_login(&laptop, "jade", PASSWORD, "/account").await;
-    assert_eq!(new_device_events().await, 1, "a known browser on a known network");
+    assert_eq!(
+        new_device_events().await,
+        1,
+        "a known browser on a known network"
+    );
     let sessions = store.sessions_of_user(&user.id).await.unwrap();
     assert_eq!(sessions.iter().filter(|s| s.new_device).count(), 1);
     server.stop().await;
