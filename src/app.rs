@@ -14,6 +14,7 @@ use crate::config::{Config, ConfigError, DatabaseUrl};
 use crate::crypto::EncryptionKey;
 use crate::http::middleware::{self, HttpPolicy};
 use crate::http::server;
+use crate::oidc::keys::KeyRing;
 use crate::setup::{self, SetupGate};
 use crate::store::{Store, StoreError};
 
@@ -30,6 +31,7 @@ pub struct AppInner {
     pub encryption: Arc<EncryptionKey>,
     pub setup: SetupGate,
     pub auth: Auth,
+    pub keys: KeyRing,
 }
 
 impl Deref for AppState {
@@ -188,6 +190,9 @@ pub async fn start(
         (gate, Some(url))
     };
     let encryption = Arc::new(encryption);
+    let keys = KeyRing::open(store.clone(), encryption.clone())
+        .await
+        .map_err(|e| StartError::Other(format!("cannot prepare the signing keys: {e}")))?;
     let auth = Auth::new(&config, store.clone(), encryption.clone(), APP_NAME);
     let state = AppState(Arc::new(AppInner {
         config,
@@ -195,6 +200,7 @@ pub async fn start(
         encryption,
         setup: gate,
         auth,
+        keys,
     }));
     let app = router(state.clone());
 
@@ -257,6 +263,7 @@ pub fn router(state: AppState) -> Router {
     });
     Router::new()
         .merge(crate::web::routes())
+        .merge(crate::oidc::routes())
         .fallback(crate::web::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod logging;
+pub mod oidc;
 pub mod setup;
 pub mod store;
 pub mod web;

@@ -2,6 +2,8 @@
 //! One provider (aws-lc-rs) underneath everything.
 
 pub mod encryption;
+pub mod jws;
+pub mod keys;
 pub mod secrets;
 
 pub use encryption::{EncryptionKey, KeyError};

@@ -1,7 +1,9 @@
 //! Plain types and rules, no I/O: what a valid user, group or claim is.
 
 pub mod claims;
+pub mod client;
 pub mod group;
+pub mod scope;
 pub mod session;
 pub mod user;
 

@@ -6,7 +6,9 @@
 
 mod audit;
 mod claims;
+mod clients;
 mod credentials;
+mod grants;
 mod groups;
 mod login_codes;
 mod meta;
@@ -28,6 +30,7 @@ use crate::config::DatabaseUrl;
 pub use audit::{AuditFilter, AuditRecord, NewAuditRecord};
 pub use claims::ClaimOwner;
 pub use credentials::UserCredentials;
+pub use grants::{AccessRecord, CodeGrant, Redemption, RefreshGrant};
 pub use login_codes::CodeRejection;
 pub use passkeys::PasskeyRow;
 pub use signing_keys::SigningKeyRow;

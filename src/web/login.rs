@@ -4,7 +4,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -24,6 +24,21 @@ pub(super) fn auth_client(state: &AppState, headers: &HeaderMap, info: &ClientIn
         user_agent: info.user_agent.clone(),
         device_cookie: state.cookies().get(headers, DEVICE),
     }
+}
+
+/// Before a new sign-in in this browser, end the session it may still have, so that a
+/// fresh sign-in (prompt=login) does not leave the old session behind.
+pub(super) async fn end_current_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(), WebError> {
+    if let Some(cookie) = state.cookies().get(headers, SESSION) {
+        state
+            .store
+            .delete_session(&crate::crypto::hash_secret(&cookie))
+            .await?;
+    }
+    Ok(())
 }
 
 /// The cookies that carry a new session (and a new device id) to the browser.
@@ -49,6 +64,9 @@ struct LoginPage<'a> {
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    /// Set when an application asked for a fresh sign-in (prompt=login, max_age).
+    reauth: Option<String>,
+    login_hint: Option<String>,
 }
 
 pub async fn page(
@@ -57,14 +75,15 @@ pub async fn page(
     Query(q): Query<NextQuery>,
 ) -> Result<Response, WebError> {
     let next = safe_next(q.next.as_deref());
-    if session::current(&state, &headers).await?.is_some() {
+    if q.reauth.is_none() && session::current(&state, &headers).await?.is_some() {
         return Ok(see_other(&next, []));
     }
     let page = Page::new(&state, &headers);
+    let hint: String = q.login_hint.unwrap_or_default().chars().take(254).collect();
     let view = LoginPage {
         chrome: &page.chrome,
         next: &next,
-        login: "",
+        login: &hint,
         error: None,
         password_login: state.auth.password_login,
     };
@@ -108,6 +127,7 @@ pub async fn password(
         .await;
     let (status, message) = match outcome {
         Ok(PasswordOutcome::Complete(user)) => {
+            end_current_session(&state, &headers).await?;
             let new = state
                 .auth
                 .sign_in(&user, AuthMethod::Password, &client)
@@ -207,6 +227,7 @@ pub async fn second_factor(
                 .store
                 .delete_pending_login(&crate::crypto::hash_secret(&token))
                 .await?;
+            end_current_session(&state, &headers).await?;
             let new = state.auth.sign_in(&user, method, &client).await?;
             let mut cookies = session_cookies(&state, &new);
             cookies.push(state.cookies().clear(PENDING));
@@ -310,6 +331,7 @@ pub async fn link_redeem(
                 json!({}),
             )
             .await?;
+            end_current_session(&state, &headers).await?;
             let new = state
                 .auth
                 .sign_in(&user, AuthMethod::LoginLink, &client)
@@ -336,34 +358,4 @@ pub async fn link_redeem(
             Ok(link_unusable())
         }
     }
-}
-
-pub async fn logout(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    info: ClientInfo,
-    Form(form): Form<CsrfOnly>,
-) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
-    if let Some(signed_in) = session::current(&state, &headers).await? {
-        state
-            .store
-            .delete_session(&signed_in.session.id_hash)
-            .await?;
-        let client = auth_client(&state, &headers, &info);
-        audit::record(
-            &state.store,
-            "auth.logout",
-            &client.origin(Some(&signed_in.user.id)),
-            Some(&signed_in.user.id),
-            json!({}),
-        )
-        .await?;
-    }
-    Ok(see_other("/login", [state.cookies().clear(SESSION)]).into_response())
 }

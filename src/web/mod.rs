@@ -2,7 +2,7 @@
 //! the pages call, and the health endpoint.
 
 mod account;
-mod cookies;
+pub mod cookies;
 mod csrf;
 mod health;
 mod login;
@@ -23,7 +23,16 @@ use crate::auth::AuthError;
 use crate::store::StoreError;
 
 pub use cookies::CookiePolicy;
-pub use session::SignedIn;
+pub use session::{SignedIn, current as current_session};
+
+/// Check the CSRF token of a form submitted to one of our pages.
+pub fn verify_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    submitted: Option<&str>,
+) -> Result<(), WebError> {
+    csrf::verify(state.cookies(), headers, submitted, state.origin())
+}
 
 /// Routes for the pages of this module.
 pub fn routes() -> Router<AppState> {
@@ -32,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/static/app.css", get(static_css))
         .route("/static/webauthn.js", get(static_js))
+        .route("/static/form_post.js", get(static_form_post_js))
         .route("/setup", get(setup::form).post(setup::create_admin))
         .route("/setup/credential", get(setup::credential))
         .route("/login", get(login::page))
@@ -44,7 +54,6 @@ pub fn routes() -> Router<AppState> {
             "/login/code/{token}",
             get(login::link_page).post(login::link_redeem),
         )
-        .route("/logout", post(login::logout))
         .route("/webauthn/login/start", post(passkey_api::login_start))
         .route("/webauthn/login/finish", post(passkey_api::login_finish))
         .route(
@@ -262,5 +271,15 @@ async fn static_js() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("static/webauthn.js"),
+    )
+}
+
+async fn static_form_post_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("static/form_post.js"),
     )
 }

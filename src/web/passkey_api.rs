@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use webauthn_rs_core::proto::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::login::{auth_client, session_cookies};
+use super::login::{auth_client, end_current_session, session_cookies};
 use super::{SignedIn, WebError, csrf, with_cookies};
 use crate::app::AppState;
 use crate::audit;
@@ -96,6 +96,9 @@ pub async fn login_finish(
         Ok(user) => user,
         Err(e) => return auth_error(e),
     };
+    if let Err(e) = end_current_session(&state, &headers).await {
+        return e.into_response();
+    }
     match state
         .auth
         .sign_in(&user, AuthMethod::Passkey, &client)

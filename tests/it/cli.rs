@@ -19,6 +19,9 @@ fn version_and_help() {
         "serve",
         "migrate",
         "users",
+        "clients",
+        "keys",
+        "login-link",
         "healthcheck",
         "backup",
         "config",
@@ -247,4 +250,109 @@ fn config_lists_settings_and_hides_secrets() {
     );
     assert!(!text.contains("a-very-secret-value"), "{text}");
     assert!(text.contains("(set, hidden)"));
+}
+
+#[test]
+fn clients_and_keys_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(latchkey(dir.path(), &[]).args([
+        "clients",
+        "create",
+        "--name",
+        "Immich",
+        "--redirect-uri",
+        "https://photos.example/auth/login",
+        "--redirect-uri",
+        "app.immich:///oauth-callback",
+        "--signing-alg",
+        "ES256",
+        "--skip-consent",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let client: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let id = client["client_id"].as_str().unwrap().to_string();
+    assert_eq!(client["client_secret"].as_str().unwrap().len(), 43);
+    assert_eq!(client["signing_alg"], "ES256");
+    assert!(
+        client.get("secret_hash").is_none(),
+        "the hash is never printed"
+    );
+    let public = run(latchkey(dir.path(), &[]).args([
+        "clients",
+        "create",
+        "--name",
+        "SPA",
+        "--redirect-uri",
+        "http://127.0.0.1/cb",
+        "--public",
+    ]));
+    let public: serde_json::Value = serde_json::from_str(&stdout(&public)).unwrap();
+    assert!(public["client_secret"].is_null());
+
+    let bad = run(latchkey(dir.path(), &[]).args([
+        "clients",
+        "create",
+        "--name",
+        "X",
+        "--redirect-uri",
+        "javascript:alert(1)",
+    ]));
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("redirect_uri"), "{}", stderr(&bad));
+    let bad = run(latchkey(dir.path(), &[]).args([
+        "clients",
+        "create",
+        "--name",
+        "X",
+        "--redirect-uri",
+        "https://x/cb",
+        "--allowed-group",
+        "ghosts",
+    ]));
+    assert!(stderr(&bad).contains("no group named `ghosts`"));
+
+    let list: Vec<serde_json::Value> =
+        serde_json::from_str(&stdout(&run(
+            latchkey(dir.path(), &[]).args(["clients", "list"])
+        )))
+        .unwrap();
+    assert_eq!(list.len(), 2);
+    let rotated = run(latchkey(dir.path(), &[]).args(["clients", "rotate-secret", &id]));
+    let rotated: serde_json::Value = serde_json::from_str(&stdout(&rotated)).unwrap();
+    assert_ne!(rotated["client_secret"], client["client_secret"]);
+    assert!(
+        run(latchkey(dir.path(), &[]).args(["clients", "delete", &id]))
+            .status
+            .success()
+    );
+    assert_eq!(
+        run(latchkey(dir.path(), &[]).args(["clients", "show", &id]))
+            .status
+            .code(),
+        Some(1)
+    );
+
+    // Keys are made on first server start or, as here, on the first rotation.
+    let out = run(latchkey(dir.path(), &[]).args(["keys", "rotate", "--alg", "EdDSA"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(latchkey(dir.path(), &[]).args(["keys", "rotate", "--alg", "EdDSA"]));
+    let rotation: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(rotation[0]["retired"].is_string());
+    let keys: Vec<serde_json::Value> =
+        serde_json::from_str(&stdout(&run(
+            latchkey(dir.path(), &[]).args(["keys", "list"])
+        )))
+        .unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys.iter().filter(|k| k["active"] == true).count(), 1);
+    assert!(
+        keys.iter().any(|k| k["published_until"].is_i64()),
+        "the retired key stays published for a while"
+    );
+    assert_eq!(
+        run(latchkey(dir.path(), &[]).args(["keys", "rotate", "--alg", "HS256"]))
+            .status
+            .code(),
+        Some(1)
+    );
 }

@@ -8,5 +8,6 @@ mod auth;
 mod cli;
 mod config_errors;
 mod lifecycle;
+mod oidc;
 mod server;
 mod store;

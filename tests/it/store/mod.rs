@@ -5,6 +5,7 @@ mod auth_state;
 mod claims;
 mod groups;
 mod meta;
+mod oidc_state;
 mod settings;
 mod signing_keys;
 mod users;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod oidc;
+
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
@@ -41,6 +43,12 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage OIDC clients (the services that sign people in through Latchkey).
+    #[command(subcommand)]
+    Clients(oidc::ClientsCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Keys(oidc::KeysCommand),
     /// Exit 0 when the server answers healthy, else 1 (for container health checks).
     Healthcheck {
         /// Health URL to ask (default: this configuration's listening address).
@@ -96,7 +104,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(message: impl Into<String>) -> Failure {
+    pub(crate) fn new(message: impl Into<String>) -> Failure {
         Failure {
             message: message.into(),
             code: 1,
@@ -151,6 +159,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 Command::Migrate => migrate(&config).await,
                 Command::Users(UsersCommand::Create(args)) => create_user(&config, args).await,
                 Command::Users(UsersCommand::List) => list_users(&config).await,
+                Command::Clients(c) => oidc::clients(&config, c).await,
+                Command::Keys(k) => oidc::keys(&config, k).await,
                 Command::Healthcheck { url } => healthcheck(&config, url).await,
                 Command::Backup { to } => backup(&config, &to).await,
                 Command::Config => show_config(&config),

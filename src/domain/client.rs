@@ -1,0 +1,184 @@
+//! An OIDC client (relying party) and the rules about where it may send people.
+
+use serde::Serialize;
+use url::Url;
+
+use super::Invalid;
+
+/// A registered client as stored (secrets only as hashes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    #[serde(skip)]
+    pub previous_secret_hash: Option<String>,
+    #[serde(skip)]
+    pub previous_secret_expires_at: Option<i64>,
+    pub is_public: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// PKCE required even though the client is confidential.
+    pub require_pkce: bool,
+    /// The client may use the `plain` PKCE method (S256 otherwise).
+    pub allow_plain_pkce: bool,
+    /// JOSE algorithm for ID and access tokens: RS256, ES256 or EdDSA.
+    pub signing_alg: String,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub skip_consent: bool,
+    /// Issue a refresh token even without `offline_access`.
+    pub always_refresh: bool,
+    pub launch_url: Option<String>,
+    /// Groups whose members may use the client; empty = everyone.
+    pub allowed_groups: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Client {
+    /// PKCE is required for public clients and for clients marked so.
+    pub fn pkce_required(&self) -> bool {
+        self.is_public || self.require_pkce
+    }
+
+    /// Is `requested` one of the registered redirect URIs? Exact string match, except
+    /// that a registered loopback URI (http://127.0.0.1, http://[::1], http://localhost)
+    /// matches any port (RFC 8252 §7.3).
+    pub fn accepts_redirect_uri(&self, requested: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|registered| redirect_matches(registered, requested))
+    }
+
+    pub fn accepts_post_logout_uri(&self, requested: &str) -> bool {
+        self.post_logout_redirect_uris
+            .iter()
+            .any(|r| r == requested)
+    }
+}
+
+/// Exact match, or a loopback URI equal in everything but the port.
+pub fn redirect_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(reg), Ok(req)) = (Url::parse(registered), Url::parse(requested)) else {
+        return false;
+    };
+    let loopback = |u: &Url| {
+        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+    };
+    if !(loopback(&reg) && loopback(&req)) {
+        return false;
+    }
+    // Everything but the port must be identical, compared on the original text so that
+    // normalisation by the URL parser cannot make two different strings equal.
+    let without_port = |text: &str, u: &Url| -> Option<String> {
+        match u.port() {
+            Some(p) => Some(text.replacen(&format!(":{p}"), "", 1)),
+            None => Some(text.to_string()),
+        }
+    };
+    reg.host_str() == req.host_str()
+        && without_port(registered, &reg)
+            .is_some_and(|a| without_port(requested, &req).is_some_and(|b| a == b))
+}
+
+/// Check a redirect URI at registration: absolute, no fragment; https, or http only
+/// for loopback; or a private-use scheme (`com.example.app:/cb`) for native apps.
+pub fn check_redirect_uri(uri: &str) -> Result<(), Invalid> {
+    let url = Url::parse(uri)
+        .map_err(|_| Invalid::new("redirect_uri", format!("`{uri}` is not an absolute URL")))?;
+    if url.fragment().is_some() {
+        return Err(Invalid::new(
+            "redirect_uri",
+            format!("`{uri}` must not have a fragment"),
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => Ok(()), // plain http is allowed for homelab services on a private network
+        "javascript" | "data" | "file" | "vbscript" => Err(Invalid::new(
+            "redirect_uri",
+            format!("`{uri}` has a forbidden scheme"),
+        )),
+        scheme if scheme.contains('.') => Ok(()),
+        _ => Err(Invalid::new(
+            "redirect_uri",
+            format!("`{uri}` must be http(s) or a private-use scheme like com.example.app"),
+        )),
+    }
+}
+
+/// The algorithms a client may choose for its tokens.
+pub const SIGNING_ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(uris: &[&str]) -> Client {
+        Client {
+            id: "c".into(),
+            name: "n".into(),
+            secret_hash: None,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            is_public: false,
+            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            post_logout_redirect_uris: vec![],
+            require_pkce: false,
+            allow_plain_pkce: false,
+            signing_alg: "RS256".into(),
+            access_token_ttl: 3600,
+            refresh_token_ttl: 86400,
+            skip_consent: false,
+            always_refresh: false,
+            launch_url: None,
+            allowed_groups: vec![],
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly() {
+        let c = client(&["https://app.example.com/callback"]);
+        assert!(c.accepts_redirect_uri("https://app.example.com/callback"));
+        for bad in [
+            "https://app.example.com/callback/",
+            "https://app.example.com/Callback",
+            "https://app.example.com/callback?x=1",
+            "https://app.example.com/callback#frag",
+            "https://evil@app.example.com/callback",
+            "https://app.example.com.evil.org/callback",
+            "https://app.example.com:443/callback",
+            "http://app.example.com/callback",
+            "https://APP.example.com/callback",
+        ] {
+            assert!(!c.accepts_redirect_uri(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_redirects_match_any_port() {
+        let c = client(&["http://127.0.0.1/cb", "http://localhost:8080/callback"]);
+        assert!(c.accepts_redirect_uri("http://127.0.0.1:53122/cb"));
+        assert!(c.accepts_redirect_uri("http://localhost:9999/callback"));
+        assert!(!c.accepts_redirect_uri("http://127.0.0.1:53122/cb2"));
+        assert!(!c.accepts_redirect_uri("http://127.0.0.2:53122/cb"));
+        assert!(!c.accepts_redirect_uri("https://127.0.0.1:53122/cb"));
+        assert!(!c.accepts_redirect_uri("http://localhost:9999/callback?x"));
+    }
+
+    #[test]
+    fn registration_checks() {
+        assert!(check_redirect_uri("https://a.example/cb").is_ok());
+        assert!(check_redirect_uri("com.example.app:/oauth").is_ok());
+        assert!(check_redirect_uri("https://a.example/cb#x").is_err());
+        assert!(check_redirect_uri("javascript:alert(1)").is_err());
+        assert!(check_redirect_uri("/relative").is_err());
+    }
+}

@@ -1,0 +1,53 @@
+//! OAuth scopes Latchkey understands.
+
+/// Scopes with a meaning here; others are ignored (RFC 6749 §3.3 lets the server
+/// grant less than asked, and says so in the response's `scope`).
+pub const SUPPORTED: &[&str] = &["openid", "profile", "email", "groups", "offline_access"];
+
+/// The supported scopes of a request, de-duplicated, in a stable order.
+pub fn granted(requested: &str) -> Vec<&'static str> {
+    let asked: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+    SUPPORTED
+        .iter()
+        .copied()
+        .filter(|s| asked.contains(s))
+        .collect()
+}
+
+/// Does `scope` (space-separated) contain `name`?
+pub fn has(scope: &str, name: &str) -> bool {
+    scope.split(' ').any(|s| s == name)
+}
+
+/// Are all scopes of `wanted` within `given`?
+pub fn covered(wanted: &str, given: &str) -> bool {
+    wanted
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .all(|s| has(given, s))
+}
+
+/// What the consent page says a scope lets the service see.
+pub fn describe(scope: &str) -> Option<&'static str> {
+    Some(match scope {
+        "openid" => "Know who you are (your account id)",
+        "profile" => "Your name, username, picture and language",
+        "email" => "Your email address",
+        "groups" => "The groups you belong to",
+        "offline_access" => "Stay signed in to it while you are away",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_scopes_are_dropped_and_order_is_stable() {
+        assert_eq!(granted("email openid foo openid"), ["openid", "email"]);
+        assert!(covered("openid email", "openid profile email"));
+        assert!(!covered("openid groups", "openid email"));
+        assert!(has("openid email", "email") && !has("openid emails", "email"));
+    }
+}

@@ -1,0 +1,204 @@
+//! Making and checking the tokens: ID tokens and RFC 9068 JWT access tokens signed
+//! with the client's algorithm, opaque rotating refresh tokens.
+
+use serde_json::{Map, Value, json};
+
+use super::OAuthError;
+use super::claims::user_claims;
+use crate::app::AppState;
+use crate::crypto::jws;
+use crate::crypto::keys::Algorithm;
+use crate::crypto::random_token;
+use crate::domain::client::Client;
+use crate::domain::scope;
+use crate::domain::user::User;
+use crate::store::{AccessRecord, RefreshGrant, new_id, now};
+
+/// ID tokens live one hour; retired keys stay published at least this long.
+pub const MAX_ID_TOKEN_TTL: i64 = 3600;
+
+/// What an authorization (code or refresh) carries into new tokens.
+pub struct GrantContext<'a> {
+    pub scope: &'a str,
+    pub nonce: Option<&'a str>,
+    pub session_hash: &'a str,
+    pub auth_time: i64,
+    pub amr: &'a [String],
+    pub code_hash: Option<&'a str>,
+    /// The refresh family to continue, or None to start one (if a refresh token is due).
+    pub family_id: Option<&'a str>,
+    pub issue_refresh: bool,
+}
+
+fn client_alg(client: &Client) -> Algorithm {
+    Algorithm::parse(&client.signing_alg).unwrap_or(Algorithm::RS256)
+}
+
+/// Sign an access token (and record its jti); returns the token text.
+pub async fn access_token(
+    state: &AppState,
+    client: &Client,
+    subject: &str,
+    user_id: Option<&str>,
+    scope_text: &str,
+    ctx: Option<&GrantContext<'_>>,
+    family_id: Option<&str>,
+) -> Result<(String, i64), OAuthError> {
+    let t = now();
+    let jti = new_id();
+    let exp = t + client.access_token_ttl;
+    let mut claims = json!({
+        "iss": state.config.app_url.as_str(),
+        "sub": subject,
+        "aud": client.id,
+        "client_id": client.id,
+        "scope": scope_text,
+        "jti": jti,
+        "iat": t,
+        "exp": exp,
+    });
+    if let Some(ctx) = ctx {
+        claims["auth_time"] = json!(ctx.auth_time);
+    }
+    let key = state.keys.signer(client_alg(client)).await?;
+    let token = jws::sign_jwt(&key, "at+jwt", &claims);
+    state
+        .store
+        .insert_access(&AccessRecord {
+            jti,
+            client_id: client.id.clone(),
+            user_id: user_id.map(str::to_string),
+            family_id: family_id.map(str::to_string),
+            code_hash: ctx.and_then(|c| c.code_hash).map(str::to_string),
+            session_hash: ctx.map(|c| c.session_hash.to_string()),
+            scope: scope_text.to_string(),
+            expires_at: exp,
+        })
+        .await?;
+    Ok((token, client.access_token_ttl))
+}
+
+/// The full token response for a user: access token, ID token (with `openid`) and a
+/// refresh token (with `offline_access`, or always for clients set so).
+pub async fn user_tokens(
+    state: &AppState,
+    client: &Client,
+    user: &User,
+    ctx: &GrantContext<'_>,
+) -> Result<Value, OAuthError> {
+    let wants_refresh =
+        ctx.issue_refresh && (scope::has(ctx.scope, "offline_access") || client.always_refresh);
+    let family_id = match (wants_refresh, ctx.family_id) {
+        (true, Some(f)) => Some(f.to_string()),
+        (true, None) => Some(new_id()),
+        (false, _) => None,
+    };
+    let (access, expires_in) = access_token(
+        state,
+        client,
+        &user.id,
+        Some(&user.id),
+        ctx.scope,
+        Some(ctx),
+        family_id.as_deref(),
+    )
+    .await?;
+    let mut response = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": ctx.scope,
+    });
+    if let Some(family_id) = &family_id {
+        let token = random_token();
+        state
+            .store
+            .insert_refresh(&RefreshGrant {
+                token_hash: token.hash(),
+                family_id: family_id.clone(),
+                client_id: client.id.clone(),
+                user_id: user.id.clone(),
+                scope: ctx.scope.to_string(),
+                nonce: ctx.nonce.map(str::to_string),
+                session_hash: ctx.session_hash.to_string(),
+                auth_time: ctx.auth_time,
+                amr: ctx.amr.to_vec(),
+                code_hash: ctx.code_hash.map(str::to_string),
+                expires_at: now() + client.refresh_token_ttl,
+                rotated_at: None,
+                revoked_at: None,
+            })
+            .await?;
+        response["refresh_token"] = json!(token.expose());
+    }
+    if scope::has(ctx.scope, "openid") {
+        response["id_token"] = json!(id_token(state, client, user, ctx, &access).await?);
+    }
+    Ok(response)
+}
+
+async fn id_token(
+    state: &AppState,
+    client: &Client,
+    user: &User,
+    ctx: &GrantContext<'_>,
+    access_token: &str,
+) -> Result<String, OAuthError> {
+    let alg = client_alg(client);
+    let t = now();
+    let mut claims: Map<String, Value> = user_claims(state, user, ctx.scope).await?;
+    let standard = json!({
+        "iss": state.config.app_url.as_str(),
+        "sub": user.id,
+        "aud": client.id,
+        "azp": client.id,
+        "iat": t,
+        "exp": t + MAX_ID_TOKEN_TTL.min(client.access_token_ttl.max(300)),
+        "auth_time": ctx.auth_time,
+        "at_hash": jws::half_hash(access_token, alg),
+        "sid": session_id(ctx.session_hash),
+        "amr": ctx.amr,
+    });
+    if let Value::Object(std) = standard {
+        claims.extend(std);
+    }
+    if let Some(nonce) = ctx.nonce {
+        claims.insert("nonce".into(), json!(nonce));
+    }
+    let key = state.keys.signer(alg).await?;
+    Ok(jws::sign_jwt(&key, "JWT", &Value::Object(claims)))
+}
+
+/// The `sid` claim: names the browser session without revealing anything usable.
+pub fn session_id(session_hash: &str) -> String {
+    session_hash.chars().take(32).collect()
+}
+
+/// The claims of an access token Latchkey issued, if it is genuine, unexpired and
+/// not revoked. `alg: none`, HMAC and foreign keys never pass `jws::verify_jwt`.
+pub async fn verify_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<Map<String, Value>>, OAuthError> {
+    let verifiers = state.keys.verifiers().await?;
+    let Ok(verified) = jws::verify_jwt(token, |kid| verifiers.iter().find(|k| k.kid() == kid))
+    else {
+        return Ok(None);
+    };
+    if verified.typ.as_deref() != Some("at+jwt") {
+        return Ok(None);
+    }
+    let claims = verified.claims;
+    let fresh = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .is_some_and(|exp| exp > now());
+    let ours = claims.get("iss").and_then(Value::as_str) == Some(state.config.app_url.as_str());
+    let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    if !(fresh && ours && state.store.access_is_active(jti).await?) {
+        return Ok(None);
+    }
+    Ok(Some(claims))
+}

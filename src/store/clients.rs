@@ -1,0 +1,204 @@
+//! OIDC clients, their allowed groups, and users' consents.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, flag, now};
+use crate::domain::client::Client;
+
+macro_rules! columns {
+    () => {
+        "id, name, secret_hash, previous_secret_hash, previous_secret_expires_at, is_public, redirect_uris, \
+         post_logout_redirect_uris, require_pkce, allow_plain_pkce, signing_alg, access_token_ttl, refresh_token_ttl, \
+         skip_consent, always_refresh, launch_url, created_at, updated_at"
+    };
+}
+
+fn json_list(text: String) -> Vec<String> {
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+fn client_from_row(row: &AnyRow) -> Result<Client, sqlx::Error> {
+    Ok(Client {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        secret_hash: row.try_get("secret_hash")?,
+        previous_secret_hash: row.try_get("previous_secret_hash")?,
+        previous_secret_expires_at: row.try_get("previous_secret_expires_at")?,
+        is_public: row.try_get::<i64, _>("is_public")? != 0,
+        redirect_uris: json_list(row.try_get("redirect_uris")?),
+        post_logout_redirect_uris: json_list(row.try_get("post_logout_redirect_uris")?),
+        require_pkce: row.try_get::<i64, _>("require_pkce")? != 0,
+        allow_plain_pkce: row.try_get::<i64, _>("allow_plain_pkce")? != 0,
+        signing_alg: row.try_get("signing_alg")?,
+        access_token_ttl: row.try_get("access_token_ttl")?,
+        refresh_token_ttl: row.try_get("refresh_token_ttl")?,
+        skip_consent: row.try_get::<i64, _>("skip_consent")? != 0,
+        always_refresh: row.try_get::<i64, _>("always_refresh")? != 0,
+        launch_url: row.try_get("launch_url")?,
+        allowed_groups: Vec::new(),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    /// Insert a client and its allowed groups (by group id) in one transaction.
+    pub async fn insert_client(&self, c: &Client) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(concat!(
+            "INSERT INTO oidc_clients (",
+            columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        ))
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.secret_hash)
+        .bind(&c.previous_secret_hash)
+        .bind(c.previous_secret_expires_at)
+        .bind(flag(c.is_public))
+        .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
+        .bind(serde_json::to_string(&c.post_logout_redirect_uris).unwrap_or_default())
+        .bind(flag(c.require_pkce))
+        .bind(flag(c.allow_plain_pkce))
+        .bind(&c.signing_alg)
+        .bind(c.access_token_ttl)
+        .bind(c.refresh_token_ttl)
+        .bind(flag(c.skip_consent))
+        .bind(flag(c.always_refresh))
+        .bind(&c.launch_url)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        for group_id in &c.allowed_groups {
+            sqlx::query("INSERT INTO oidc_client_groups (client_id, group_id) VALUES ($1, $2)")
+                .bind(&c.id)
+                .bind(group_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                        StoreError::NotFound
+                    }
+                    _ => StoreError::Database(e),
+                })?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A client with its allowed groups (as group names).
+    pub async fn client_by_id(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        let Some(row) = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM oidc_clients WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let mut client = client_from_row(&row)?;
+        client.allowed_groups = sqlx::query_scalar(
+            "SELECT g.name FROM oidc_client_groups cg JOIN user_groups g ON g.id = cg.group_id WHERE cg.client_id = $1 ORDER BY g.name",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(Some(client))
+    }
+
+    pub async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM oidc_clients ORDER BY name, id")
+            .fetch_all(self.pool())
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(c) = self.client_by_id(&id).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Delete a client; its codes, tokens and consents go with it.
+    pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM oidc_clients WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Replace the secret; the old one keeps working until `previous_expires_at`.
+    pub async fn rotate_client_secret(
+        &self,
+        id: &str,
+        new_hash: &str,
+        previous_expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE oidc_clients SET previous_secret_hash = secret_hash, previous_secret_expires_at = $3, \
+             secret_hash = $2, updated_at = $4 WHERE id = $1 AND is_public = 0",
+        )
+        .bind(id)
+        .bind(new_hash)
+        .bind(previous_expires_at)
+        .bind(now())
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The scopes a user has consented to for a client, if any.
+    pub async fn consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT scope FROM oidc_consents WHERE user_id = $1 AND client_id = $2",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oidc_consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scope)
+        .bind(now())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn revoke_consent(&self, user_id: &str, client_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM oidc_consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,311 @@
+//! What the token endpoint hands out: authorization codes (single use), refresh-token
+//! families (rotating; reuse revokes the family) and access tokens by `jti`.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, now};
+
+/// An authorization code as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeGrant {
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub session_hash: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub expires_at: i64,
+}
+
+/// A refresh token as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshGrant {
+    pub token_hash: String,
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub session_hash: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub code_hash: Option<String>,
+    pub expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// An access token's record (the token itself is a signed JWT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRecord {
+    pub jti: String,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub family_id: Option<String>,
+    pub code_hash: Option<String>,
+    pub session_hash: Option<String>,
+    pub scope: String,
+    pub expires_at: i64,
+}
+
+/// The outcome of redeeming a code.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Redemption {
+    Redeemed(Box<CodeGrant>),
+    /// Already used: everything it issued has now been revoked.
+    Replayed {
+        client_id: String,
+        user_id: String,
+    },
+    Unknown,
+}
+
+fn amr_list(text: String) -> Vec<String> {
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+impl Store {
+    pub async fn insert_code(&self, c: &CodeGrant) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oidc_codes (code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method, \
+             session_hash, auth_time, amr, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&c.code_hash)
+        .bind(&c.client_id)
+        .bind(&c.user_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.scope)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(&c.code_challenge_method)
+        .bind(&c.session_hash)
+        .bind(c.auth_time)
+        .bind(serde_json::to_string(&c.amr).unwrap_or_default())
+        .bind(c.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Use a code once. A second use revokes every token the first one issued.
+    pub async fn redeem_code(&self, code_hash: &str) -> Result<Redemption, StoreError> {
+        let t = now();
+        let row = sqlx::query(
+            "UPDATE oidc_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL \
+             RETURNING client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method, session_hash, auth_time, amr, expires_at",
+        )
+        .bind(code_hash)
+        .bind(t)
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some(r) = row {
+            return Ok(Redemption::Redeemed(Box::new(CodeGrant {
+                code_hash: code_hash.to_string(),
+                client_id: r.try_get("client_id")?,
+                user_id: r.try_get("user_id")?,
+                redirect_uri: r.try_get("redirect_uri")?,
+                scope: r.try_get("scope")?,
+                nonce: r.try_get("nonce")?,
+                code_challenge: r.try_get("code_challenge")?,
+                code_challenge_method: r.try_get("code_challenge_method")?,
+                session_hash: r.try_get("session_hash")?,
+                auth_time: r.try_get("auth_time")?,
+                amr: amr_list(r.try_get("amr")?),
+                expires_at: r.try_get("expires_at")?,
+            })));
+        }
+        let used = sqlx::query("SELECT client_id, user_id FROM oidc_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(used) = used else {
+            return Ok(Redemption::Unknown);
+        };
+        self.revoke_issued_by_code(code_hash).await?;
+        Ok(Redemption::Replayed {
+            client_id: used.try_get("client_id")?,
+            user_id: used.try_get("user_id")?,
+        })
+    }
+
+    /// Revoke the access tokens and refresh families a code led to.
+    pub async fn revoke_issued_by_code(&self, code_hash: &str) -> Result<(), StoreError> {
+        let t = now();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE oidc_access_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND (code_hash = $1 OR family_id IN \
+             (SELECT family_id FROM oidc_refresh_tokens WHERE code_hash = $1))",
+        )
+        .bind(code_hash)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE oidc_refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND family_id IN \
+             (SELECT family_id FROM oidc_refresh_tokens WHERE code_hash = $1)",
+        )
+        .bind(code_hash)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn insert_refresh(&self, r: &RefreshGrant) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oidc_refresh_tokens (token_hash, family_id, client_id, user_id, scope, nonce, session_hash, auth_time, amr, \
+             code_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&r.token_hash)
+        .bind(&r.family_id)
+        .bind(&r.client_id)
+        .bind(&r.user_id)
+        .bind(&r.scope)
+        .bind(&r.nonce)
+        .bind(&r.session_hash)
+        .bind(r.auth_time)
+        .bind(serde_json::to_string(&r.amr).unwrap_or_default())
+        .bind(&r.code_hash)
+        .bind(now())
+        .bind(r.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn refresh_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshGrant>, StoreError> {
+        let row = sqlx::query(
+            "SELECT token_hash, family_id, client_id, user_id, scope, nonce, session_hash, auth_time, amr, code_hash, expires_at, rotated_at, \
+             revoked_at FROM oidc_refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(RefreshGrant {
+            token_hash: r.try_get("token_hash")?,
+            family_id: r.try_get("family_id")?,
+            client_id: r.try_get("client_id")?,
+            user_id: r.try_get("user_id")?,
+            scope: r.try_get("scope")?,
+            nonce: r.try_get("nonce")?,
+            session_hash: r.try_get("session_hash")?,
+            auth_time: r.try_get("auth_time")?,
+            amr: amr_list(r.try_get("amr")?),
+            code_hash: r.try_get("code_hash")?,
+            expires_at: r.try_get("expires_at")?,
+            rotated_at: r.try_get("rotated_at")?,
+            revoked_at: r.try_get("revoked_at")?,
+        }))
+    }
+
+    /// Mark a refresh token as used up by rotation; false when someone else already did
+    /// (a concurrent reuse), which the caller treats as reuse.
+    pub async fn rotate_refresh(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE oidc_refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL")
+            .bind(token_hash)
+            .bind(now())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Revoke a whole refresh family and the access tokens issued from it.
+    pub async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
+        let t = now();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE oidc_refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+            .bind(family_id)
+            .bind(t)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE oidc_access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+            .bind(family_id)
+            .bind(t)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revoke every refresh family tied to a browser session (logout).
+    pub async fn revoke_session_grants(&self, session_hash: &str) -> Result<(), StoreError> {
+        let families: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT family_id FROM oidc_refresh_tokens WHERE session_hash = $1 AND revoked_at IS NULL")
+                .bind(session_hash)
+                .fetch_all(self.pool())
+                .await?;
+        for f in families {
+            self.revoke_family(&f).await?;
+        }
+        sqlx::query("UPDATE oidc_access_tokens SET revoked_at = $2 WHERE session_hash = $1 AND revoked_at IS NULL")
+            .bind(session_hash)
+            .bind(now())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_access(&self, a: &AccessRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oidc_access_tokens (jti, client_id, user_id, family_id, code_hash, session_hash, scope, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&a.jti)
+        .bind(&a.client_id)
+        .bind(&a.user_id)
+        .bind(&a.family_id)
+        .bind(&a.code_hash)
+        .bind(&a.session_hash)
+        .bind(&a.scope)
+        .bind(a.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Is the access token with this `jti` still valid (known, not revoked, not expired)?
+    pub async fn access_is_active(&self, jti: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oidc_access_tokens WHERE jti = $1 AND revoked_at IS NULL AND expires_at > $2")
+            .bind(jti)
+            .bind(now())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Revoke one access token (only the client it was issued to may).
+    pub async fn revoke_access(&self, jti: &str, client_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE oidc_access_tokens SET revoked_at = $3 WHERE jti = $1 AND client_id = $2 AND revoked_at IS NULL")
+            .bind(jti)
+            .bind(client_id)
+            .bind(now())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Delete expired codes and tokens.
+    pub async fn delete_expired_grants(&self, now: i64) -> Result<(), StoreError> {
+        for sql in [
+            "DELETE FROM oidc_codes WHERE expires_at <= $1",
+            "DELETE FROM oidc_refresh_tokens WHERE expires_at <= $1",
+            "DELETE FROM oidc_access_tokens WHERE expires_at <= $1",
+        ] {
+            sqlx::query(sql)
+                .bind(now - 86_400)
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(())
+    }
+}

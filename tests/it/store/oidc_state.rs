@@ -1,0 +1,250 @@
+//! OIDC state in the store: clients, consents, codes, refresh families, access records.
+
+use latchkey::oidc::registration::{ClientSpec, register, rotate_secret};
+use latchkey::store::{AccessRecord, CodeGrant, Redemption, RefreshGrant, Store, StoreError, now};
+
+use super::users::alice;
+use crate::on_both_backends;
+
+fn spec() -> ClientSpec {
+    ClientSpec {
+        name: "Grafana".into(),
+        redirect_uris: vec!["https://grafana.example/cb".into()],
+        ..ClientSpec::default()
+    }
+}
+
+async fn clients_and_consents(store: &Store) {
+    let user = store.create_user(&alice()).await.unwrap();
+    let admins = store.create_group("admins", "Admins").await.unwrap();
+    let (client, secret) = register(
+        store,
+        ClientSpec {
+            allowed_groups: vec!["admins".into()],
+            ..spec()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(secret.is_some() && client.secret_hash.is_some());
+    assert_eq!(client.allowed_groups, ["admins"]);
+    let (public, none) = register(
+        store,
+        ClientSpec {
+            public: true,
+            name: "SPA".into(),
+            ..spec()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(none.is_none() && public.pkce_required());
+    assert!(
+        register(
+            store,
+            ClientSpec {
+                allowed_groups: vec!["nobody".into()],
+                ..spec()
+            }
+        )
+        .await
+        .is_err()
+    );
+    assert!(
+        register(
+            store,
+            ClientSpec {
+                redirect_uris: vec![],
+                ..spec()
+            }
+        )
+        .await
+        .is_err()
+    );
+    assert_eq!(store.list_clients().await.unwrap().len(), 2);
+
+    let old_hash = client.secret_hash.clone();
+    rotate_secret(store, &client.id).await.unwrap();
+    let rotated = store.client_by_id(&client.id).await.unwrap().unwrap();
+    assert_eq!(rotated.previous_secret_hash, old_hash);
+    assert_ne!(rotated.secret_hash, old_hash);
+    assert!(
+        matches!(
+            rotate_secret(store, &public.id).await,
+            Err(StoreError::NotFound)
+        ),
+        "public clients have no secret"
+    );
+
+    store
+        .save_consent(&user.id, &client.id, "openid email")
+        .await
+        .unwrap();
+    store
+        .save_consent(&user.id, &client.id, "openid email profile")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .consent(&user.id, &client.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("openid email profile")
+    );
+    store.revoke_consent(&user.id, &client.id).await.unwrap();
+    assert_eq!(store.consent(&user.id, &client.id).await.unwrap(), None);
+
+    store.delete_group(&admins.id).await.unwrap();
+    assert!(
+        store
+            .client_by_id(&client.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .allowed_groups
+            .is_empty()
+    );
+    store.delete_client(&client.id).await.unwrap();
+    assert!(store.client_by_id(&client.id).await.unwrap().is_none());
+}
+
+async fn codes_families_and_access_tokens(store: &Store) {
+    let user = store.create_user(&alice()).await.unwrap();
+    let (client, _) = register(store, spec()).await.unwrap();
+    let code = CodeGrant {
+        code_hash: "code-1".into(),
+        client_id: client.id.clone(),
+        user_id: user.id.clone(),
+        redirect_uri: "https://grafana.example/cb".into(),
+        scope: "openid".into(),
+        nonce: Some("n".into()),
+        code_challenge: Some("c".into()),
+        code_challenge_method: Some("S256".into()),
+        session_hash: "sess".into(),
+        auth_time: 5,
+        amr: vec!["hwk".into()],
+        expires_at: now() + 60,
+    };
+    store.insert_code(&code).await.unwrap();
+    assert_eq!(
+        store.redeem_code("code-1").await.unwrap(),
+        Redemption::Redeemed(Box::new(code.clone()))
+    );
+    let family = RefreshGrant {
+        token_hash: "r1".into(),
+        family_id: "fam".into(),
+        client_id: client.id.clone(),
+        user_id: user.id.clone(),
+        scope: "openid offline_access".into(),
+        nonce: None,
+        session_hash: "sess".into(),
+        auth_time: 5,
+        amr: vec!["hwk".into()],
+        code_hash: Some("code-1".into()),
+        expires_at: now() + 600,
+        rotated_at: None,
+        revoked_at: None,
+    };
+    store.insert_refresh(&family).await.unwrap();
+    let access = AccessRecord {
+        jti: "jti-1".into(),
+        client_id: client.id.clone(),
+        user_id: Some(user.id.clone()),
+        family_id: Some("fam".into()),
+        code_hash: Some("code-1".into()),
+        session_hash: Some("sess".into()),
+        scope: "openid".into(),
+        expires_at: now() + 600,
+    };
+    store.insert_access(&access).await.unwrap();
+    assert!(store.access_is_active("jti-1").await.unwrap());
+
+    // Rotation happens once; the second attempt is reuse.
+    assert!(store.rotate_refresh("r1").await.unwrap());
+    assert!(!store.rotate_refresh("r1").await.unwrap());
+    assert!(
+        store
+            .refresh_by_hash("r1")
+            .await
+            .unwrap()
+            .unwrap()
+            .rotated_at
+            .is_some()
+    );
+
+    // Replaying the code revokes its family and access tokens.
+    assert!(matches!(
+        store.redeem_code("code-1").await.unwrap(),
+        Redemption::Replayed { .. }
+    ));
+    assert!(!store.access_is_active("jti-1").await.unwrap());
+    assert!(
+        store
+            .refresh_by_hash("r1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert_eq!(
+        store.redeem_code("missing").await.unwrap(),
+        Redemption::Unknown
+    );
+
+    // Logout revokes what a session holds; only the owning client revokes an access token.
+    store
+        .insert_refresh(&RefreshGrant {
+            token_hash: "r2".into(),
+            family_id: "fam2".into(),
+            code_hash: None,
+            ..family
+        })
+        .await
+        .unwrap();
+    store
+        .insert_access(&AccessRecord {
+            jti: "jti-2".into(),
+            family_id: Some("fam2".into()),
+            code_hash: None,
+            ..access.clone()
+        })
+        .await
+        .unwrap();
+    store
+        .insert_access(&AccessRecord {
+            jti: "jti-3".into(),
+            family_id: None,
+            code_hash: None,
+            session_hash: None,
+            ..access
+        })
+        .await
+        .unwrap();
+    store
+        .revoke_access("jti-3", "another-client")
+        .await
+        .unwrap();
+    assert!(store.access_is_active("jti-3").await.unwrap());
+    store.revoke_access("jti-3", &client.id).await.unwrap();
+    assert!(!store.access_is_active("jti-3").await.unwrap());
+    store.revoke_session_grants("sess").await.unwrap();
+    assert!(!store.access_is_active("jti-2").await.unwrap());
+    assert!(
+        store
+            .refresh_by_hash("r2")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    store
+        .delete_expired_grants(now() + 10 * 86_400)
+        .await
+        .unwrap();
+    assert!(store.refresh_by_hash("r2").await.unwrap().is_none());
+}
+
+on_both_backends!(clients_and_consents, codes_families_and_access_tokens);
