@@ -204,6 +204,10 @@ pub async fn start(
     }));
     let app = router(state.clone());
 
+    if let Some(url) = &setup_url {
+        tracing::info!(event = "setup.pending", setup_url = %url, "{}", setup::announcement(state.config.app_url.as_str(), url));
+    }
+    // Logged last: once this line is out, the setup block above is too.
     tracing::info!(
         event = "server.started",
         listen = %addr,
@@ -213,9 +217,6 @@ pub async fn start(
         version = env!("CARGO_PKG_VERSION"),
         "Latchkey is serving"
     );
-    if let Some(url) = &setup_url {
-        tracing::info!(event = "setup.pending", setup_url = %url, "{}", setup::announcement(state.config.app_url.as_str(), url));
-    }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {

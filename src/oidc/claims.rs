@@ -36,15 +36,7 @@ pub async fn user_claims(
         if !user.last_name.is_empty() {
             out.insert("family_name".into(), json!(user.last_name));
         }
-        out.insert(
-            "picture".into(),
-            json!(
-                state
-                    .config
-                    .app_url
-                    .join(&format!("/api/v1/users/{}/picture.png", user.id))
-            ),
-        );
+        // `picture` arrives with profile pictures (admin console issue); no dead URL until then.
         if let Some(locale) = &user.locale {
             out.insert("locale".into(), json!(locale));
         }

@@ -193,12 +193,42 @@ impl Store {
         Ok(())
     }
 
+    /// The applications a user has approved: (client id, client name, scope, when).
+    pub async fn consents_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.id, c.name, k.scope, k.granted_at FROM oidc_consents k JOIN oidc_clients c ON c.id = k.client_id \
+             WHERE k.user_id = $1 ORDER BY c.name",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Withdraw a user's approval of a client, and with it every refresh and access
+    /// token the client holds for the user, in one transaction.
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str) -> Result<(), StoreError> {
+        let t = now();
+        let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM oidc_consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        for table in ["oidc_refresh_tokens", "oidc_access_tokens"] {
+            let sql = format!(
+                "UPDATE {table} SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(user_id)
+                .bind(client_id)
+                .bind(t)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -93,6 +93,10 @@ pub fn routes() -> Router<AppState> {
             "/account/sessions/revoke-others",
             post(security::revoke_other_sessions),
         )
+        .route(
+            "/account/consents/{client_id}/revoke",
+            post(security::revoke_consent),
+        )
 }
 
 /// What every page shows around its content.

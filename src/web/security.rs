@@ -49,6 +49,13 @@ struct PasskeyView {
     synced: bool,
 }
 
+struct ConsentView {
+    client_id: String,
+    name: String,
+    scope: String,
+    granted: String,
+}
+
 struct SessionView {
     id: String,
     device: String,
@@ -71,6 +78,7 @@ struct SecurityPage<'a> {
     totp_enabled: bool,
     recovery_left: i64,
     sessions: Vec<SessionView>,
+    consents: Vec<ConsentView>,
     can_remove: bool,
 }
 
@@ -96,6 +104,9 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "wrong_password" => "The current password is not correct.",
         "mismatch" => "The two new passwords are not the same.",
         "not_found" => "That item no longer exists.",
+        "consent_revoked" => {
+            "The application can no longer sign you in without asking, and its tokens were revoked."
+        }
         _ => return None,
     })
 }
@@ -163,6 +174,18 @@ async fn render(
                 last_seen: when(s.last_seen_at),
                 method: s.auth_method.label(),
                 id: s.id_hash,
+            })
+            .collect(),
+        consents: state
+            .store
+            .consents_of_user(user_id)
+            .await?
+            .into_iter()
+            .map(|(client_id, name, scope, granted_at)| ConsentView {
+                client_id,
+                name,
+                scope,
+                granted: when(granted_at),
             })
             .collect(),
         can_remove: methods > 1,
@@ -681,4 +704,35 @@ pub async fn revoke_other_sessions(
     )
     .await?;
     Ok(see_other(&format!("{HERE}?done=others_revoked"), []))
+}
+
+/// Withdraw an application's access: its consent and every token it holds for you.
+pub async fn revoke_consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    info: ClientInfo,
+    signed_in: SignedIn,
+    Path(client_id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    csrf::verify(
+        state.cookies(),
+        &headers,
+        form.csrf.as_deref(),
+        state.origin(),
+    )?;
+    state
+        .store
+        .revoke_consent(&signed_in.user.id, &client_id)
+        .await?;
+    let origin = auth_client(&state, &headers, &info).origin(Some(&signed_in.user.id));
+    audit::record(
+        &state.store,
+        "oidc.consent.revoked",
+        &origin,
+        Some(&signed_in.user.id),
+        json!({ "client_id": client_id }),
+    )
+    .await?;
+    Ok(see_other(&format!("{HERE}?done=consent_revoked"), []))
 }

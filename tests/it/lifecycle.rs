@@ -21,7 +21,7 @@ async fn first_start_then_restart(database_url: Option<&str>) {
 
     let port = free_port();
     let server = Spawned::start(command(), port).await;
-    let log = server.log();
+    let log = server.log_containing("/setup?token=").await;
     let setup_line = log
         .lines()
         .find(|l| l.contains("/setup?token="))
@@ -54,11 +54,6 @@ async fn first_start_then_restart(database_url: Option<&str>) {
     assert!(log.contains("Latchkey has stopped"), "{log}");
 
     let server = Spawned::start(command(), port).await;
-    let log = server.log();
-    assert!(
-        !log.contains("/setup?token="),
-        "no setup link once an admin exists: {log}"
-    );
     assert_eq!(
         std::fs::read(&key_file).unwrap(),
         key,
@@ -66,8 +61,13 @@ async fn first_start_then_restart(database_url: Option<&str>) {
     );
     let out = run(command().args(["users", "list"]));
     assert!(stdout(&out).contains("\"owner\""));
-    let (status, _) = server.terminate();
+    let (status, log) = server.terminate();
     assert!(status.success());
+    assert!(log.contains("Latchkey is serving"), "{log}");
+    assert!(
+        !log.contains("/setup?token="),
+        "no setup link once an admin exists: {log}"
+    );
 }
 
 #[tokio::test]

@@ -737,7 +737,7 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
 #[tokio::test]
 async fn consent_is_asked_once_and_response_modes_work() {
     let server = TestServer::start(&[]).await;
-    let (b, user) = signed_in_browser(&server, "sam").await;
+    let (b, _) = signed_in_browser(&server, "sam").await;
     let rp = client(&server, spec("RS256")).await;
     let first = b.get(&authorize_path(&rp, "")).await;
     assert!(first.body.contains("Allow Wiki to sign you in?"));
@@ -766,14 +766,30 @@ async fn consent_is_asked_once_and_response_modes_work() {
         res.body.contains("name=\"code\"") && res.body.contains("src=\"/static/form_post.js\"")
     );
     crate::support::assert_no_inline_script(&res.body);
+    // The user withdraws the approval on the security page: asked again, tokens dead.
+    let (_, live) = redeem(&server, &rp, &get_code(&b, &rp, "").await).await;
+    let page = b.get("/account/security").await;
+    assert!(page.body.contains("data-consent-row") && page.body.contains("Wiki"));
+    let res = b
+        .submit(&format!("/account/consents/{}/revoke", rp.id), &[])
+        .await;
+    assert_eq!(
+        res.location.as_deref(),
+        Some("/account/security?done=consent_revoked")
+    );
+    assert_eq!(
+        userinfo(&server, live["access_token"].as_str().unwrap()).await,
+        401
+    );
+    let refresh = live["refresh_token"].as_str().unwrap();
+    let (s, _, _) = token(
+        &server,
+        &rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(s, 400);
     // Declining sends access_denied.
-    server
-        .running()
-        .state
-        .store
-        .revoke_consent(&user.id, &rp.id)
-        .await
-        .unwrap();
     let page = b.get(&authorize_path(&rp, "")).await;
     let fields = hidden_fields(&page.body);
     let mut form: Vec<(&str, &str)> = fields

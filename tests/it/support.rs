@@ -292,6 +292,7 @@ pub fn free_port() -> u16 {
 pub struct Spawned {
     child: std::process::Child,
     log: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
     pub base: String,
 }
 
@@ -305,7 +306,7 @@ impl Spawned {
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let sink = log.clone();
         let mut stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             use std::io::Read;
             let mut buf = [0u8; 4096];
             while let Ok(n) = stderr.read(&mut buf) {
@@ -318,7 +319,12 @@ impl Spawned {
             }
         });
         let base = format!("http://localhost:{port}");
-        let mut spawned = Spawned { child, log, base };
+        let mut spawned = Spawned {
+            child,
+            log,
+            reader: Some(reader),
+            base,
+        };
         let client = http();
         for _ in 0..200 {
             if let Ok(res) = client.get(format!("{}/healthz", spawned.base)).send().await
@@ -338,12 +344,27 @@ impl Spawned {
         self.log.lock().unwrap().clone()
     }
 
+    /// The log once it contains `needle` (the reader thread may lag behind the server).
+    pub async fn log_containing(&self, needle: &str) -> String {
+        for _ in 0..100 {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("`{needle}` never appeared in the log: {}", self.log());
+    }
+
     /// Send SIGTERM and wait for the process to exit.
     pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = self.child.wait().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        // The pipe closes with the process: once the reader ends, the log is complete.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
         (status, self.log())
     }
 }

@@ -111,6 +111,12 @@ export async function startLatchkey({ env = {} } = {}) {
     if (Date.now() > deadline) throw await abort(`latchkey did not answer 200 on ${url}/healthz within 15 s`);
     await sleep(100);
   }
+  // stderr is read on its own schedule: wait for the start line, which latchkey writes
+  // after the setup block, so that setupUrl() below sees everything.
+  while (!log().includes('"server.started"')) {
+    if (Date.now() > deadline) throw await abort('latchkey never logged server.started');
+    await sleep(20);
+  }
 
   let stopping;
   return {
