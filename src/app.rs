@@ -265,6 +265,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::web::routes())
         .merge(crate::oidc::routes())
+        .merge(crate::api::routes())
         .fallback(crate::web::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(

@@ -1,5 +1,6 @@
 //! Latchkey: a self-hosted OpenID Connect identity provider.
 
+pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -49,6 +49,9 @@ pub enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     Keys(oidc::KeysCommand),
+    /// Manage REST API keys.
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(ApiKeysCommand),
     /// Exit 0 when the server answers healthy, else 1 (for container health checks).
     Healthcheck {
         /// Health URL to ask (default: this configuration's listening address).
@@ -79,6 +82,21 @@ pub enum UsersCommand {
     Create(CreateUser),
     /// Print every user as a JSON array.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeysCommand {
+    /// Create an API key for a user; prints JSON with the key (shown only now).
+    Create {
+        /// Username or email of the key's owner (the key acts with their rights).
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// Lifetime, e.g. 30d (required: keys always expire).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Duration,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +179,11 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 Command::Users(UsersCommand::List) => list_users(&config).await,
                 Command::Clients(c) => oidc::clients(&config, c).await,
                 Command::Keys(k) => oidc::keys(&config, k).await,
+                Command::ApiKeys(ApiKeysCommand::Create {
+                    user,
+                    name,
+                    expires_in,
+                }) => create_api_key(&config, &user, &name, expires_in).await,
                 Command::Healthcheck { url } => healthcheck(&config, url).await,
                 Command::Backup { to } => backup(&config, &to).await,
                 Command::Config => show_config(&config),
@@ -212,6 +235,42 @@ async fn create_user(config: &Config, args: CreateUser) -> Result<(), Failure> {
     println!(
         "{}",
         serde_json::to_string_pretty(&user).expect("a user serialises")
+    );
+    store.close().await;
+    Ok(())
+}
+
+async fn create_api_key(
+    config: &Config,
+    login: &str,
+    name: &str,
+    expires_in: Duration,
+) -> Result<(), Failure> {
+    let store = app::open_store(config).await?;
+    let user = store
+        .user_by_login(login)
+        .await?
+        .ok_or_else(|| Failure::new(format!("no user with username or email `{login}`")))?;
+    let (key, secret) = crate::api::issue_api_key(
+        &store,
+        &user.id,
+        name,
+        expires_in.as_secs() as i64,
+        &Origin::cli(),
+    )
+    .await
+    .map_err(|p| {
+        Failure::new(
+            serde_json::to_value(&p)
+                .map(|v| v["detail"].to_string())
+                .unwrap_or_default(),
+        )
+    })?;
+    let mut out = serde_json::to_value(&key).expect("serialisable");
+    out["key"] = json!(secret);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).expect("serialisable")
     );
     store.close().await;
     Ok(())

@@ -4,6 +4,7 @@
 //! BLOB/BYTEA, unix-second times, 0/1 booleans) and run through sqlx's `Any` driver;
 //! only the DDL differs, in `migrations/sqlite` and `migrations/postgres`.
 
+mod api_keys;
 mod audit;
 mod claims;
 mod clients;
@@ -27,6 +28,7 @@ use sqlx::{AnyPool, Executor};
 
 use crate::config::DatabaseUrl;
 
+pub use api_keys::ApiKey;
 pub use audit::{AuditFilter, AuditRecord, NewAuditRecord};
 pub use claims::ClaimOwner;
 pub use credentials::UserCredentials;

@@ -186,4 +186,33 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Users whose username, email, display, first or last name starts with `prefix`
+    /// (case-insensitive), by username, after `after` (the last username of the
+    /// previous page). Each part is an index range scan, so it stays fast with many users.
+    pub async fn search_users(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<User>, StoreError> {
+        let low = prefix.trim().to_lowercase();
+        let high = format!("{low}\u{10FFFF}");
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM users WHERE \
+             ((lower(username) >= $1 AND lower(username) < $2) OR (lower(email) >= $1 AND lower(email) < $2) \
+             OR (lower(display_name) >= $1 AND lower(display_name) < $2) OR (lower(first_name) >= $1 AND lower(first_name) < $2) \
+             OR (lower(last_name) >= $1 AND lower(last_name) < $2)) \
+             AND ($3 IS NULL OR lower(username) > $3) ORDER BY lower(username) LIMIT $4"
+        ))
+        .bind(&low)
+        .bind(&high)
+        .bind(after)
+        .bind(limit.clamp(1, 500))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+    }
 }

@@ -4,6 +4,7 @@
 mod browser;
 mod support;
 
+mod api;
 mod auth;
 mod cli;
 mod config_errors;

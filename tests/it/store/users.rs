@@ -152,3 +152,52 @@ on_both_backends!(
     users_without_email_may_coexist,
     update_disable_delete,
 );
+
+async fn search_by_prefix_with_pages(store: &Store) {
+    for (u, first, last) in [
+        ("ann", "Ann", "Zed"),
+        ("bob", "Bob", "Annex"),
+        ("carl", "Carl", "Cole"),
+        ("annie", "Annie", ""),
+    ] {
+        let new = NewUser {
+            username: u.into(),
+            email: Some(format!("{u}@example.org")),
+            first_name: first.into(),
+            last_name: last.into(),
+            ..NewUser::default()
+        };
+        store.create_user(&new.validate().unwrap()).await.unwrap();
+    }
+    let names = |users: Vec<latchkey::domain::user::User>| {
+        users.into_iter().map(|u| u.username).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(store.search_users("ANN", None, 10).await.unwrap()),
+        ["ann", "annie", "bob"],
+        "username or last name"
+    );
+    assert_eq!(
+        names(store.search_users("ann", None, 2).await.unwrap()),
+        ["ann", "annie"]
+    );
+    assert_eq!(
+        names(store.search_users("ann", Some("annie"), 2).await.unwrap()),
+        ["bob"]
+    );
+    assert_eq!(
+        names(store.search_users("carl@", None, 10).await.unwrap()),
+        ["carl"],
+        "email"
+    );
+    assert_eq!(store.search_users("", None, 10).await.unwrap().len(), 4);
+    assert!(
+        store
+            .search_users("zzz", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+on_both_backends!(search_by_prefix_with_pages);

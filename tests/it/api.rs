@@ -1,0 +1,429 @@
+//! The REST API: API-key authentication, admin-only resources, user CRUD, keys.
+
+use latchkey::audit::Origin;
+use latchkey::domain::user::NewUser;
+use serde_json::{Value, json};
+
+use crate::support::{TestServer, http, latchkey, run, stdout};
+
+async fn user(server: &TestServer, name: &str, admin: bool) -> latchkey::domain::user::User {
+    let new = NewUser {
+        username: name.into(),
+        email: Some(format!("{name}@example.org")),
+        is_admin: admin,
+        ..NewUser::default()
+    };
+    server
+        .running()
+        .state
+        .store
+        .create_user(&new.validate().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn key_for(server: &TestServer, user_id: &str) -> String {
+    let (_, secret) = latchkey::api::issue_api_key(
+        &server.running().state.store,
+        user_id,
+        "test",
+        3600,
+        &Origin::cli(),
+    )
+    .await
+    .unwrap();
+    secret
+}
+
+async fn call(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value, String) {
+    let mut req = http().request(method.parse().unwrap(), server.url(path));
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        ctype,
+    )
+}
+
+#[tokio::test]
+async fn keys_authenticate_and_expire_and_can_be_revoked() {
+    let server = TestServer::start(&[]).await;
+    let admin = user(&server, "root", true).await;
+    let (s, problem, ctype) = call(&server, "GET", "/api/v1/me", None, None).await;
+    assert_eq!(s, 401);
+    assert_eq!(ctype, "application/problem+json");
+    assert_eq!(problem["status"], 401);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/me", Some("lk_nonsense"), None)
+            .await
+            .0,
+        401
+    );
+    let key = key_for(&server, &admin.id).await;
+    let (s, me, _) = call(&server, "GET", "/api/v1/me", Some(&key), None).await;
+    assert_eq!((s, me["username"].as_str()), (200, Some("root")));
+
+    // An expired key is refused.
+    let store = &server.running().state.store;
+    store
+        .insert_api_key(
+            &admin.id,
+            "old",
+            &latchkey::crypto::hash_secret("lk_expired-key"),
+            latchkey::store::now() - 1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        call(&server, "GET", "/api/v1/me", Some("lk_expired-key"), None)
+            .await
+            .0,
+        401
+    );
+
+    // Create, list (with last use), revoke.
+    let (s, created, _) = call(
+        &server,
+        "POST",
+        "/api/v1/api-keys",
+        Some(&key),
+        Some(json!({"name": "ci", "expires_in": 86400})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let second = created["key"].as_str().unwrap().to_string();
+    assert!(second.starts_with("lk_"));
+    let (_, listed, _) = call(&server, "GET", "/api/v1/api-keys", Some(&second), None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 3);
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k.get("key").is_none() && k.get("key_hash").is_none())
+    );
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            &format!("/api/v1/api-keys/{id}"),
+            Some(&key),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        call(&server, "GET", "/api/v1/me", Some(&second), None)
+            .await
+            .0,
+        401,
+        "a revoked key stops working"
+    );
+    let (s, invalid, _) = call(
+        &server,
+        "POST",
+        "/api/v1/api-keys",
+        Some(&key),
+        Some(json!({"name": "forever", "expires_in": 0})),
+    )
+    .await;
+    assert_eq!(
+        (s, invalid["errors"]["expires_in"].is_string()),
+        (422, true)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn non_admin_keys_cannot_administer() {
+    let server = TestServer::start(&[]).await;
+    let admin = user(&server, "root", true).await;
+    let bob = user(&server, "bob", false).await;
+    let key = key_for(&server, &bob.id).await;
+    for (method, path, body) in [
+        ("GET", "/api/v1/users".to_string(), None),
+        (
+            "POST",
+            "/api/v1/users".to_string(),
+            Some(json!({"username": "eve", "email": "eve@example.org", "is_admin": true})),
+        ),
+        ("GET", format!("/api/v1/users/{}", admin.id), None),
+        (
+            "PATCH",
+            format!("/api/v1/users/{}", bob.id),
+            Some(json!({"is_admin": true})),
+        ),
+        ("DELETE", format!("/api/v1/users/{}", admin.id), None),
+        (
+            "POST",
+            "/api/v1/api-keys".to_string(),
+            Some(json!({"name": "x", "expires_in": 600, "user_id": admin.id})),
+        ),
+    ] {
+        let (s, p, _) = call(&server, method, &path, Some(&key), body).await;
+        assert_eq!(s, 403, "{method} {path}: {p}");
+    }
+    let store = &server.running().state.store;
+    assert!(
+        !store.user_by_id(&bob.id).await.unwrap().unwrap().is_admin,
+        "nothing changed"
+    );
+    assert!(store.user_by_login("eve").await.unwrap().is_none());
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            &format!("/api/v1/users/{}", bob.id),
+            Some(&key),
+            None
+        )
+        .await
+        .0,
+        200,
+        "a user reads themself"
+    );
+    let (_, listed, _) = call(&server, "GET", "/api/v1/api-keys", Some(&key), None).await;
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        1,
+        "only their own keys"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn admins_manage_users() {
+    let server = TestServer::start(&[]).await;
+    let admin = user(&server, "root", true).await;
+    let key = key_for(&server, &admin.id).await;
+    let (s, created, _) = call(
+        &server,
+        "POST",
+        "/api/v1/users",
+        Some(&key),
+        Some(json!({"username": "Carol", "email": "carol@example.org", "first_name": "Carol"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    assert_eq!(created["username"], "carol");
+    let id = created["id"].as_str().unwrap().to_string();
+    let (s, dup, ctype) = call(
+        &server,
+        "POST",
+        "/api/v1/users",
+        Some(&key),
+        Some(json!({"username": "carol", "email": "c2@example.org"})),
+    )
+    .await;
+    assert_eq!((s, ctype.as_str()), (409, "application/problem+json"));
+    assert!(dup["detail"].as_str().unwrap().contains("username"));
+    let (s, bad, _) = call(
+        &server,
+        "POST",
+        "/api/v1/users",
+        Some(&key),
+        Some(json!({"username": "no spaces", "email": "x@example.org"})),
+    )
+    .await;
+    assert_eq!(s, 422);
+    assert!(bad["errors"]["username"].is_string());
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/api/v1/users",
+            Some(&key),
+            Some(json!({"nonsense": true}))
+        )
+        .await
+        .0,
+        400
+    );
+
+    for n in 0..5 {
+        user(&server, &format!("carl{n}"), false).await;
+    }
+    let (_, page1, _) = call(
+        &server,
+        "GET",
+        "/api/v1/users?search=car&limit=4",
+        Some(&key),
+        None,
+    )
+    .await;
+    let names: Vec<&str> = page1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["carl0", "carl1", "carl2", "carl3"]);
+    let next = page1["next"].as_str().unwrap();
+    let (_, page2, _) = call(
+        &server,
+        "GET",
+        &format!("/api/v1/users?search=car&limit=4&after={next}"),
+        Some(&key),
+        None,
+    )
+    .await;
+    let names: Vec<&str> = page2["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["carl4", "carol"]);
+    assert!(page2["next"].is_null());
+
+    let (s, patched, _) = call(
+        &server,
+        "PATCH",
+        &format!("/api/v1/users/{id}"),
+        Some(&key),
+        Some(json!({"display_name": "C.", "disabled": true})),
+    )
+    .await;
+    assert_eq!(s, 200, "{patched}");
+    assert_eq!(
+        (
+            patched["display_name"].as_str(),
+            patched["disabled"].as_bool()
+        ),
+        (Some("C."), Some(true))
+    );
+    let (s, _, _) = call(
+        &server,
+        "PATCH",
+        &format!("/api/v1/users/{id}"),
+        Some(&key),
+        Some(json!({"email": "not-an-email", "display_name": "half"})),
+    )
+    .await;
+    assert_eq!(s, 422);
+    let (_, unchanged, _) = call(
+        &server,
+        "GET",
+        &format!("/api/v1/users/{id}"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(unchanged["display_name"], "C.", "nothing half-saved");
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            &format!("/api/v1/users/{id}"),
+            Some(&key),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            &format!("/api/v1/users/{id}"),
+            Some(&key),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            &format!("/api/v1/users/{}", admin.id),
+            Some(&key),
+            None
+        )
+        .await
+        .0,
+        422,
+        "not yourself"
+    );
+
+    let events: Vec<String> = server
+        .running()
+        .state
+        .store
+        .list_audit(&latchkey::store::AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event)
+        .collect();
+    for e in [
+        "user.created",
+        "user.updated",
+        "user.deleted",
+        "api_key.created",
+    ] {
+        assert!(events.iter().any(|x| x == e), "{e} audited");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_keys_from_the_cli_work() {
+    let server = TestServer::start(&[]).await;
+    user(&server, "ops", true).await;
+    let dir = server.data_dir();
+    let out = run(latchkey(
+        dir.parent().unwrap(),
+        &[("LATCHKEY_DATA_DIR", dir.to_str().unwrap())],
+    )
+    .args([
+        "api-keys",
+        "create",
+        "--user",
+        "ops",
+        "--name",
+        "terraform",
+        "--expires-in",
+        "30d",
+    ]));
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let created: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let key = created["key"].as_str().unwrap();
+    assert!(created["expires_at"].as_i64().unwrap() > latchkey::store::now() + 29 * 86400);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/users", Some(key), None)
+            .await
+            .0,
+        200
+    );
+    server.stop().await;
+}
