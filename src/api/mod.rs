@@ -2,6 +2,9 @@
 //! (`Authorization: Bearer lk_…`) that act with their owner's rights. Errors are
 //! `application/problem+json` (RFC 9457) with field-level messages.
 
+mod audit_log;
+mod clients;
+mod groups;
 mod keys;
 mod users;
 
@@ -12,7 +15,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use serde::Serialize;
 use serde_json::json;
 
@@ -33,6 +36,30 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/users/{id}",
             get(users::show).patch(users::update).delete(users::delete),
         )
+        .route(
+            "/api/v1/users/{id}/claims/{key}",
+            put(groups::put_user_claim).delete(groups::delete_user_claim),
+        )
+        .route("/api/v1/groups", get(groups::list).post(groups::create))
+        .route(
+            "/api/v1/groups/{id}",
+            get(groups::show).put(groups::update).delete(groups::delete),
+        )
+        .route(
+            "/api/v1/groups/{id}/members/{user_id}",
+            put(groups::add_member).delete(groups::remove_member),
+        )
+        .route(
+            "/api/v1/groups/{id}/claims/{key}",
+            put(groups::put_group_claim).delete(groups::delete_group_claim),
+        )
+        .route("/api/v1/clients", get(clients::list).post(clients::create))
+        .route(
+            "/api/v1/clients/{id}",
+            get(clients::show).delete(clients::delete),
+        )
+        .route("/api/v1/clients/{id}/rotate-secret", post(clients::rotate))
+        .route("/api/v1/audit", get(audit_log::list))
         .route("/api/v1/api-keys", get(keys::list).post(keys::create))
         .route("/api/v1/api-keys/{id}", axum::routing::delete(keys::revoke))
 }

@@ -427,3 +427,238 @@ async fn api_keys_from_the_cli_work() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn groups_members_claims_clients_and_audit() {
+    let server = TestServer::start(&[]).await;
+    let admin = user(&server, "root", true).await;
+    let dana = user(&server, "dana", false).await;
+    let key = key_for(&server, &admin.id).await;
+    let dana_key = key_for(&server, &dana.id).await;
+
+    let (s, g, _) = call(
+        &server,
+        "POST",
+        "/api/v1/groups",
+        Some(&key),
+        Some(json!({"name": "Ops", "display_name": "Operations"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{g}");
+    let gid = g["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/api/v1/groups",
+            Some(&key),
+            Some(json!({"name": "ops"}))
+        )
+        .await
+        .0,
+        409
+    );
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/api/v1/groups",
+            Some(&key),
+            Some(json!({"name": "bad name"}))
+        )
+        .await
+        .0,
+        422
+    );
+    assert_eq!(
+        call(
+            &server,
+            "PUT",
+            &format!("/api/v1/groups/{gid}/members/{}", dana.id),
+            Some(&key),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        call(
+            &server,
+            "PUT",
+            &format!("/api/v1/groups/{gid}/members/nobody"),
+            Some(&key),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        call(
+            &server,
+            "PUT",
+            &format!("/api/v1/groups/{gid}/claims/team"),
+            Some(&key),
+            Some(json!({"value": "blue"}))
+        )
+        .await
+        .0,
+        204
+    );
+    let (s, bad, _) = call(
+        &server,
+        "PUT",
+        &format!("/api/v1/users/{}/claims/email", dana.id),
+        Some(&key),
+        Some(json!({"value": "x"})),
+    )
+    .await;
+    assert_eq!(s, 422, "reserved claim names are refused: {bad}");
+    assert_eq!(
+        call(
+            &server,
+            "PUT",
+            &format!("/api/v1/users/{}/claims/quota", dana.id),
+            Some(&key),
+            Some(json!({"value": "5"}))
+        )
+        .await
+        .0,
+        204
+    );
+    let (_, shown, _) = call(
+        &server,
+        "GET",
+        &format!("/api/v1/groups/{gid}"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(shown["members"], json!([dana.id]));
+    assert_eq!(shown["claims"]["team"], "blue");
+    let (s, renamed, _) = call(
+        &server,
+        "PUT",
+        &format!("/api/v1/groups/{gid}"),
+        Some(&key),
+        Some(json!({"name": "ops-team"})),
+    )
+    .await;
+    assert_eq!((s, renamed["name"].as_str()), (200, Some("ops-team")));
+    assert_eq!(
+        call(&server, "GET", "/api/v1/groups", Some(&dana_key), None)
+            .await
+            .0,
+        403
+    );
+
+    let (s, c, _) = call(&server, "POST", "/api/v1/clients", Some(&key), Some(json!({
+        "name": "Grafana", "redirect_uris": ["https://grafana.example/cb"], "allowed_groups": ["ops-team"], "signing_alg": "ES256"
+    }))).await;
+    assert_eq!(s, 201, "{c}");
+    assert_eq!(c["client_secret"].as_str().unwrap().len(), 43);
+    assert_eq!(c["allowed_groups"], json!(["ops-team"]));
+    let cid = c["client_id"].as_str().unwrap().to_string();
+    let (s, bad, _) = call(
+        &server,
+        "POST",
+        "/api/v1/clients",
+        Some(&key),
+        Some(json!({"name": "x", "redirect_uris": ["javascript:x"]})),
+    )
+    .await;
+    assert_eq!((s, bad["errors"]["redirect_uri"].is_string()), (422, true));
+    let (_, rotated, _) = call(
+        &server,
+        "POST",
+        &format!("/api/v1/clients/{cid}/rotate-secret"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_ne!(rotated["client_secret"], c["client_secret"]);
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/api/v1/clients",
+            Some(&dana_key),
+            Some(json!({"name": "x", "redirect_uris": ["https://x/cb"]}))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            &format!("/api/v1/clients/{cid}"),
+            Some(&key),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            &format!("/api/v1/clients/{cid}"),
+            Some(&key),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            &format!("/api/v1/groups/{gid}"),
+            Some(&key),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+
+    let (_, log, _) = call(
+        &server,
+        "GET",
+        "/api/v1/audit?event=group.created",
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(log["items"].as_array().unwrap().len(), 1);
+    let (_, own, _) = call(&server, "GET", "/api/v1/audit", Some(&dana_key), None).await;
+    assert!(
+        own["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["actor_id"] == json!(dana.id)),
+        "users see only their own events"
+    );
+    let res = http()
+        .get(server.url("/api/v1/audit?format=csv"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = res.text().await.unwrap();
+    assert!(csv.starts_with("id,time,event,actor,subject,ip,user_agent,details\r\n"));
+    assert!(csv.contains("\"client.secret_rotated\""));
+    server.stop().await;
+}
