@@ -32,6 +32,7 @@ pub struct AppInner {
     pub setup: SetupGate,
     pub auth: Auth,
     pub keys: KeyRing,
+    pub clients: crate::oidc::client_cache::ClientCache,
 }
 
 impl Deref for AppState {
@@ -201,6 +202,7 @@ pub async fn start(
         setup: gate,
         auth,
         keys,
+        clients: Default::default(),
     }));
     let app = router(state.clone());
 

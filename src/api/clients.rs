@@ -109,6 +109,7 @@ pub async fn delete(
 ) -> Result<StatusCode, Problem> {
     caller.require_admin()?;
     state.store.delete_client(&id).await?;
+    state.clients.forget(&id);
     audit::record(
         &state.store,
         "client.deleted",
@@ -127,6 +128,7 @@ pub async fn rotate(
 ) -> Result<Json<Value>, Problem> {
     caller.require_admin()?;
     let secret = rotate_secret(&state.store, &id).await?;
+    state.clients.forget(&id);
     audit::record(
         &state.store,
         "client.secret_rotated",

@@ -32,7 +32,7 @@ enum Mode {
 /// A request whose client and redirect URI are known to be good: from here on,
 /// errors go back to the client.
 struct Validated {
-    client: Client,
+    client: std::sync::Arc<Client>,
     redirect_uri: String,
     state: Option<String>,
     mode: Mode,
@@ -104,7 +104,7 @@ async fn validate_client(state: &AppState, params: &Params) -> Result<Validated,
             "The request does not say which application it is for.",
         ));
     };
-    let client = match state.store.client_by_id(client_id).await {
+    let client = match state.clients.get(&state.store, client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return Err(bad_request(

@@ -1,6 +1,8 @@
 //! Client authentication at the token, introspection and revocation endpoints:
 //! `client_secret_basic`, `client_secret_post`, and `none` for public clients.
 
+use std::sync::Arc;
+
 use axum::http::HeaderMap;
 use base64::Engine;
 
@@ -63,7 +65,7 @@ pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let basic = basic_credentials(headers)?;
     let body_secret = params.get("client_secret");
     let (client_id, secret) = match (&basic, body_secret) {
@@ -89,8 +91,8 @@ pub async fn authenticate(
     };
     let unknown = || OAuthError::new("invalid_client", "unknown client or wrong secret");
     let client = state
-        .store
-        .client_by_id(&client_id)
+        .clients
+        .get(&state.store, &client_id)
         .await?
         .ok_or_else(unknown)?;
     match (client.is_public, secret) {

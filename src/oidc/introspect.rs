@@ -135,7 +135,14 @@ pub async fn revoke(
             )
             && owner == client.id
         {
-            state.store.revoke_access(jti, &client.id).await?;
+            let expires_at = claims
+                .get("exp")
+                .and_then(Value::as_i64)
+                .unwrap_or_default();
+            state
+                .store
+                .revoke_access(jti, &client.id, expires_at)
+                .await?;
             let sub = claims.get("sub").and_then(Value::as_str);
             audit::record(
                 &state.store,

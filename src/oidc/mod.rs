@@ -4,6 +4,7 @@
 mod authorize;
 mod claims;
 mod client_auth;
+pub mod client_cache;
 mod discovery;
 mod introspect;
 pub mod keys;

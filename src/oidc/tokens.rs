@@ -62,6 +62,12 @@ pub async fn access_token(
     }
     let key = state.keys.signer(client_alg(client)).await?;
     let token = jws::sign_jwt(&key, "at+jwt", &claims);
+    // A user's tokens are recorded so that a replayed code, a reused refresh token or a
+    // logout can revoke them. A client's own (client_credentials) tokens are only
+    // recorded if revoked: one write less on the busiest path.
+    if user_id.is_none() {
+        return Ok((token, client.access_token_ttl));
+    }
     state
         .store
         .insert_access(&AccessRecord {
@@ -197,8 +203,17 @@ pub async fn verify_access_token(
     let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
         return Ok(None);
     };
-    if !(fresh && ours && state.store.access_is_active(jti).await?) {
+    if !(fresh && ours) {
         return Ok(None);
     }
-    Ok(Some(claims))
+    // A client_credentials token (subject = the client itself) is valid unless revoked;
+    // a user's token must be on record and not revoked.
+    let client_token = claims
+        .get("sub")
+        .is_some_and(|s| Some(s) == claims.get("client_id"));
+    let active = match state.store.access_record_revoked(jti).await? {
+        Some(revoked) => !revoked,
+        None => client_token,
+    };
+    Ok(active.then_some(claims))
 }

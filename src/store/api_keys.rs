@@ -54,7 +54,7 @@ impl Store {
         .bind(key_hash)
         .bind(now())
         .bind(expires_at)
-        .fetch_one(self.pool())
+        .fetch_one(self.writer())
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
@@ -72,7 +72,7 @@ impl Store {
         ))
         .bind(key_hash)
         .bind(t)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         Ok(row.as_ref().map(key_from_row).transpose()?)
     }
@@ -107,7 +107,7 @@ impl Store {
             sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
                 .bind(now())
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);

@@ -93,7 +93,7 @@ impl Store {
             .bind(&stored.ip)
             .bind(&stored.user_agent)
             .bind(stored.details.to_string())
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(stored)
     }

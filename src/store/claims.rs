@@ -43,7 +43,7 @@ impl Store {
             .bind(owner.id())
             .bind(key)
             .bind(value)
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(|e| match &e {
                 sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
@@ -62,7 +62,7 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner.id())
             .bind(key)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }

@@ -45,7 +45,7 @@ fn client_from_row(row: &AnyRow) -> Result<Client, sqlx::Error> {
 impl Store {
     /// Insert a client and its allowed groups (by group id) in one transaction.
     pub async fn insert_client(&self, c: &Client) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         sqlx::query(concat!(
             "INSERT INTO oidc_clients (",
             columns!(),
@@ -128,7 +128,7 @@ impl Store {
     pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM oidc_clients WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -151,7 +151,7 @@ impl Store {
         .bind(new_hash)
         .bind(previous_expires_at)
         .bind(now())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -188,7 +188,7 @@ impl Store {
         .bind(client_id)
         .bind(scope)
         .bind(now())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -211,7 +211,7 @@ impl Store {
     /// token the client holds for the user, in one transaction.
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str) -> Result<(), StoreError> {
         let t = now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         sqlx::query("DELETE FROM oidc_consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)

@@ -42,7 +42,7 @@ impl Store {
             .bind(user_id)
             .bind(hash)
             .bind(now())
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -56,7 +56,7 @@ impl Store {
         sqlx::query("UPDATE users SET totp_pending_sealed = $2 WHERE id = $1")
             .bind(user_id)
             .bind(sealed)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -70,7 +70,7 @@ impl Store {
         step: i64,
         recovery_hashes: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         sqlx::query("UPDATE users SET totp_secret_sealed = $2, totp_pending_sealed = NULL, totp_last_step = $3, updated_at = $4 WHERE id = $1")
             .bind(user_id)
             .bind(sealed)
@@ -85,7 +85,7 @@ impl Store {
 
     /// Remove TOTP and its recovery codes.
     pub async fn remove_totp(&self, user_id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         sqlx::query("UPDATE users SET totp_secret_sealed = NULL, totp_pending_sealed = NULL, totp_last_step = 0 WHERE id = $1")
             .bind(user_id)
             .execute(&mut *tx)
@@ -103,7 +103,7 @@ impl Store {
         )
         .bind(user_id)
         .bind(step)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -113,7 +113,7 @@ impl Store {
         user_id: &str,
         hashes: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         replace_recovery_codes(&mut tx, user_id, hashes).await?;
         tx.commit().await?;
         Ok(())
@@ -125,7 +125,7 @@ impl Store {
             .bind(user_id)
             .bind(hash)
             .bind(now())
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() == 1)
     }

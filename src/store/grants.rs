@@ -87,7 +87,7 @@ impl Store {
         .bind(c.auth_time)
         .bind(serde_json::to_string(&c.amr).unwrap_or_default())
         .bind(c.expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -101,7 +101,7 @@ impl Store {
         )
         .bind(code_hash)
         .bind(t)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         if let Some(r) = row {
             return Ok(Redemption::Redeemed(Box::new(CodeGrant {
@@ -136,7 +136,7 @@ impl Store {
     /// Revoke the access tokens and refresh families a code led to.
     pub async fn revoke_issued_by_code(&self, code_hash: &str) -> Result<(), StoreError> {
         let t = now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         sqlx::query(
             "UPDATE oidc_access_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND (code_hash = $1 OR family_id IN \
              (SELECT family_id FROM oidc_refresh_tokens WHERE code_hash = $1))",
@@ -174,7 +174,7 @@ impl Store {
         .bind(&r.code_hash)
         .bind(now())
         .bind(r.expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -214,7 +214,7 @@ impl Store {
         let done = sqlx::query("UPDATE oidc_refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL")
             .bind(token_hash)
             .bind(now())
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -222,7 +222,7 @@ impl Store {
     /// Revoke a whole refresh family and the access tokens issued from it.
     pub async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
         let t = now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         sqlx::query("UPDATE oidc_refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
             .bind(family_id)
             .bind(t)
@@ -250,7 +250,7 @@ impl Store {
         sqlx::query("UPDATE oidc_access_tokens SET revoked_at = $2 WHERE session_hash = $1 AND revoked_at IS NULL")
             .bind(session_hash)
             .bind(now())
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -268,29 +268,40 @@ impl Store {
         .bind(&a.session_hash)
         .bind(&a.scope)
         .bind(a.expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
 
-    /// Is the access token with this `jti` still valid (known, not revoked, not expired)?
-    pub async fn access_is_active(&self, jti: &str) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oidc_access_tokens WHERE jti = $1 AND revoked_at IS NULL AND expires_at > $2")
-            .bind(jti)
-            .bind(now())
-            .fetch_one(self.pool())
-            .await?;
-        Ok(n == 1)
+    /// Whether the access token with this `jti` is revoked, if it is on record.
+    pub async fn access_record_revoked(&self, jti: &str) -> Result<Option<bool>, StoreError> {
+        let revoked: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT revoked_at FROM oidc_access_tokens WHERE jti = $1")
+                .bind(jti)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(revoked.map(|r| r.is_some()))
     }
 
-    /// Revoke one access token (only the client it was issued to may).
-    pub async fn revoke_access(&self, jti: &str, client_id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE oidc_access_tokens SET revoked_at = $3 WHERE jti = $1 AND client_id = $2 AND revoked_at IS NULL")
-            .bind(jti)
-            .bind(client_id)
-            .bind(now())
-            .execute(self.pool())
-            .await?;
+    /// Revoke one access token of `client_id`. A token never recorded (a
+    /// client_credentials token) is recorded now, as revoked, until it expires.
+    pub async fn revoke_access(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oidc_access_tokens (jti, client_id, scope, expires_at, revoked_at) VALUES ($1, $2, '', $3, $4) \
+             ON CONFLICT (jti) DO UPDATE SET revoked_at = excluded.revoked_at \
+             WHERE oidc_access_tokens.client_id = excluded.client_id AND oidc_access_tokens.revoked_at IS NULL",
+        )
+        .bind(jti)
+        .bind(client_id)
+        .bind(expires_at)
+        .bind(now())
+        .execute(self.writer())
+        .await?;
         Ok(())
     }
 
@@ -303,7 +314,7 @@ impl Store {
         ] {
             sqlx::query(sql)
                 .bind(now - 86_400)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
         }
         Ok(())

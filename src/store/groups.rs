@@ -40,7 +40,7 @@ impl Store {
             .bind(name)
             .bind(display_name)
             .bind(now())
-            .fetch_one(self.pool())
+            .fetch_one(self.writer())
             .await
             .map_err(conflict_as(name_taken))?;
         Ok(group_from_row(&row)?)
@@ -89,7 +89,7 @@ impl Store {
             .bind(name)
             .bind(display_name)
             .bind(now())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.writer())
             .await
             .map_err(conflict_as(name_taken))?
             .ok_or(StoreError::NotFound)?;
@@ -99,7 +99,7 @@ impl Store {
     pub async fn delete_group(&self, id: &str) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM user_groups WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -116,7 +116,7 @@ impl Store {
         .bind(group_id)
         .bind(user_id)
         .bind(now())
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
@@ -133,7 +133,7 @@ impl Store {
         sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
             .bind(group_id)
             .bind(user_id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }

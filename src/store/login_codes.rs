@@ -31,7 +31,7 @@ impl Store {
         .bind(created_by)
         .bind(now())
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -72,7 +72,7 @@ impl Store {
         )
         .bind(code_hash)
         .bind(t)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         match row {
             Some(row) => Ok(Ok(row.try_get("user_id")?)),
@@ -97,7 +97,7 @@ impl Store {
             .bind(next_path)
             .bind(purpose)
             .bind(expires_at)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -123,7 +123,7 @@ impl Store {
     pub async fn delete_pending_login(&self, token_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM pending_logins WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }

@@ -25,7 +25,7 @@ impl Store {
                 sqlx::query("INSERT INTO instance_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
                     .bind(KEY_CHECK)
                     .bind(key.seal(KEY_CHECK_CONTEXT, KEY_CHECK_PLAINTEXT))
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                 // Another instance may have won the race with its own key: check again.
                 Box::pin(self.verify_encryption_key(key)).await

@@ -64,9 +64,16 @@ pub enum Backend {
 }
 
 /// A handle on the database; cheap to clone.
+///
+/// SQLite allows one writer at a time; concurrent writers otherwise collide and
+/// back off inside SQLite's busy handler, which wrecks throughput and latency under
+/// load. So on SQLite every write goes through a one-connection `writer` pool (writes
+/// queue in-process, in order) while reads use the shared pool, which WAL lets run
+/// alongside the writer. On PostgreSQL both are the same pool.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -83,22 +90,31 @@ impl Store {
             }
             DatabaseUrl::Postgres(url) => (url.clone(), Backend::Postgres, 16),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL is set once at migration; NORMAL is safe under WAL and much faster.
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    }
-                    Ok(())
+        let options = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(5))
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // WAL is set once at migration; NORMAL is safe under WAL and much faster.
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect(&url)
-            .await?;
-        Ok(Store { pool, backend })
+        };
+        let pool = options(max).connect(&url).await?;
+        let writer = match backend {
+            Backend::Sqlite => options(1).connect(&url).await?,
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Store {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     /// Connect and bring the schema up to date.
@@ -113,9 +129,9 @@ impl Store {
         match self.backend {
             Backend::Sqlite => {
                 sqlx::query("PRAGMA journal_mode = WAL")
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
-                SQLITE_MIGRATIONS.run(&self.pool).await?;
+                SQLITE_MIGRATIONS.run(&self.writer).await?;
             }
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
@@ -157,7 +173,7 @@ impl Store {
         }
         sqlx::query("VACUUM INTO $1")
             .bind(to.to_string_lossy().into_owned())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -165,10 +181,17 @@ impl Store {
     /// Close every connection; later calls fail (used at shutdown and in tests).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
+    /// The pool for reads.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for writes (one connection on SQLite).
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 }
 

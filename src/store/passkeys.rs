@@ -66,7 +66,7 @@ impl Store {
         .bind(&p.credential)
         .bind(p.created_at)
         .bind(p.last_used_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(conflict_as(|_| "this passkey is already registered".into()))?;
         Ok(())
@@ -116,7 +116,7 @@ impl Store {
             .bind(flag(backup_state))
             .bind(flag(backup_eligible))
             .bind(now())
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -131,7 +131,7 @@ impl Store {
             .bind(id)
             .bind(user_id)
             .bind(name)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -143,7 +143,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(user_id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -166,7 +166,7 @@ impl Store {
             .bind(user_id)
             .bind(state)
             .bind(expires_at)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -181,7 +181,7 @@ impl Store {
         let row = sqlx::query("DELETE FROM webauthn_ceremonies WHERE id = $1 AND kind = $2 RETURNING user_id, state, expires_at")
             .bind(id)
             .bind(kind)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.writer())
             .await?;
         let Some(row) = row else { return Ok(None) };
         let expires_at: i64 = row.try_get("expires_at")?;

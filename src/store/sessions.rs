@@ -47,7 +47,7 @@ impl Store {
         .bind(&s.ip)
         .bind(&s.user_agent)
         .bind(flag(s.new_device))
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -111,7 +111,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1")
             .bind(id_hash)
             .bind(at)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -121,7 +121,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET auth_time = $2, last_seen_at = $2 WHERE id_hash = $1")
             .bind(id_hash)
             .bind(at)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -129,7 +129,7 @@ impl Store {
     pub async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -143,7 +143,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2")
             .bind(id_hash)
             .bind(user_id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -159,7 +159,7 @@ impl Store {
         )
         .bind(user_id)
         .bind(keep)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }
@@ -173,7 +173,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
             .bind(now)
             .bind(now - idle_timeout)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected())
     }

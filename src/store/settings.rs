@@ -22,7 +22,7 @@ impl Store {
         .bind(key)
         .bind(value)
         .bind(now())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -31,7 +31,7 @@ impl Store {
     pub async fn clear_setting(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM app_settings WHERE key = $1")
             .bind(key)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }

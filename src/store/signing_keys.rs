@@ -54,7 +54,7 @@ impl Store {
             .bind(key.created_at)
             .bind(key.retired_at)
             .bind(key.expires_at)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -97,7 +97,7 @@ impl Store {
         .bind(kid)
         .bind(at)
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);

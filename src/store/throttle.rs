@@ -45,7 +45,7 @@ impl Store {
         .bind(state.failures)
         .bind(state.last_failure_at)
         .bind(state.locked_until)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -53,7 +53,7 @@ impl Store {
     pub async fn clear_throttle(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM auth_throttle WHERE key = $1")
             .bind(key)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -72,7 +72,7 @@ impl Store {
         .bind(user_id)
         .bind(fingerprint)
         .bind(at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?
         .rows_affected()
             == 1;
@@ -83,7 +83,7 @@ impl Store {
             .bind(user_id)
             .bind(fingerprint)
             .bind(at)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         }
         Ok(inserted)
@@ -110,17 +110,17 @@ impl Store {
             "DELETE FROM webauthn_ceremonies WHERE expires_at <= $1",
             "DELETE FROM pending_logins WHERE expires_at <= $1",
         ] {
-            sqlx::query(sql).bind(now).execute(self.pool()).await?;
+            sqlx::query(sql).bind(now).execute(self.writer()).await?;
         }
         // Used or expired codes stay a week so that a late click still gets a clear answer.
         sqlx::query("DELETE FROM login_codes WHERE expires_at <= $1")
             .bind(now - 7 * 86_400)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         sqlx::query("DELETE FROM auth_throttle WHERE locked_until <= $1 AND last_failure_at <= $2")
             .bind(now)
             .bind(now - 86_400)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }

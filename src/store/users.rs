@@ -72,7 +72,7 @@ impl Store {
             .bind(flag(user.is_admin))
             .bind(&user.locale)
             .bind(t)
-            .fetch_one(self.pool())
+            .fetch_one(self.writer())
             .await
             .map_err(conflict_as(user_conflict))?;
         Ok(user_from_row(&row)?)
@@ -145,7 +145,7 @@ impl Store {
             .bind(flag(change.is_admin.unwrap_or(current.is_admin)))
             .bind(change.locale.clone().unwrap_or(current.locale))
             .bind(now())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.writer())
             .await
             .map_err(conflict_as(user_conflict))?
             .ok_or(StoreError::NotFound)?;
@@ -155,7 +155,7 @@ impl Store {
     /// Disable or enable a user. Disabling also ends every session of the user, in
     /// the same transaction, so a disabled user is signed out everywhere at once.
     pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let done = sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
             .bind(flag(disabled))
@@ -179,7 +179,7 @@ impl Store {
     pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);

@@ -995,3 +995,36 @@ async fn client_credentials_give_a_jwt_access_token() {
     assert!(t.get("refresh_token").is_none() && t.get("id_token").is_none());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn client_credentials_tokens_can_be_introspected_and_revoked() {
+    let server = TestServer::start(&[]).await;
+    let rp = client(&server, spec("ES256")).await;
+    let (_, t, _) = token(&server, &rp, &[("grant_type", "client_credentials")]).await;
+    let access = t["access_token"].as_str().unwrap().to_string();
+    let introspect = || async {
+        http()
+            .post(server.url("/introspect"))
+            .basic_auth(&rp.id, rp.secret.as_ref())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={access}"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(introspect().await["active"], true);
+    let res = http()
+        .post(server.url("/revoke"))
+        .basic_auth(&rp.id, rp.secret.as_ref())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(introspect().await, json!({"active": false}));
+    server.stop().await;
+}

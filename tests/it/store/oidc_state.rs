@@ -158,7 +158,10 @@ async fn codes_families_and_access_tokens(store: &Store) {
         expires_at: now() + 600,
     };
     store.insert_access(&access).await.unwrap();
-    assert!(store.access_is_active("jti-1").await.unwrap());
+    assert_eq!(
+        store.access_record_revoked("jti-1").await.unwrap(),
+        Some(false)
+    );
 
     // Rotation happens once; the second attempt is reuse.
     assert!(store.rotate_refresh("r1").await.unwrap());
@@ -178,7 +181,10 @@ async fn codes_families_and_access_tokens(store: &Store) {
         store.redeem_code("code-1").await.unwrap(),
         Redemption::Replayed { .. }
     ));
-    assert!(!store.access_is_active("jti-1").await.unwrap());
+    assert_eq!(
+        store.access_record_revoked("jti-1").await.unwrap(),
+        Some(true)
+    );
     assert!(
         store
             .refresh_by_hash("r1")
@@ -223,14 +229,36 @@ async fn codes_families_and_access_tokens(store: &Store) {
         .await
         .unwrap();
     store
-        .revoke_access("jti-3", "another-client")
+        .revoke_access("jti-3", "another-client", now() + 600)
         .await
         .unwrap();
-    assert!(store.access_is_active("jti-3").await.unwrap());
-    store.revoke_access("jti-3", &client.id).await.unwrap();
-    assert!(!store.access_is_active("jti-3").await.unwrap());
+    assert_eq!(
+        store.access_record_revoked("jti-3").await.unwrap(),
+        Some(false),
+        "only the owner revokes"
+    );
+    store
+        .revoke_access("jti-3", &client.id, now() + 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.access_record_revoked("jti-3").await.unwrap(),
+        Some(true)
+    );
+    store
+        .revoke_access("cc-jti", &client.id, now() + 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.access_record_revoked("cc-jti").await.unwrap(),
+        Some(true),
+        "an unrecorded token is recorded as revoked"
+    );
     store.revoke_session_grants("sess").await.unwrap();
-    assert!(!store.access_is_active("jti-2").await.unwrap());
+    assert_eq!(
+        store.access_record_revoked("jti-2").await.unwrap(),
+        Some(true)
+    );
     assert!(
         store
             .refresh_by_hash("r2")
