@@ -1,6 +1,7 @@
 //! The admin console over HTTP: only administrators get in, every form needs its CSRF
 //! token, validation errors save nothing, and every change is an audit event.
 
+mod groups;
 mod users;
 
 use latchkey::domain::client::Client;
@@ -217,7 +218,7 @@ impl World {
 
     /// Every admin page, as GET paths.
     fn get_routes(&self) -> Vec<String> {
-        let t = &self.target.id;
+        let (t, g) = (&self.target.id, &self.group.id);
         vec![
             "/admin".into(),
             "/admin/users".into(),
@@ -225,12 +226,15 @@ impl World {
             "/admin/users/new".into(),
             format!("/admin/users/{t}"),
             format!("/admin/users/{t}/delete"),
+            "/admin/groups".into(),
+            format!("/admin/groups/{g}"),
+            format!("/admin/groups/{g}/delete"),
         ]
     }
 
     /// Every admin action, as POST paths with fields that would change something.
     fn post_routes(&self, me: &str) -> Vec<(String, Vec<(&'static str, String)>)> {
-        let (t, pk) = (&self.target.id, &self.passkey_id);
+        let (t, g, pk) = (&self.target.id, &self.group.id, &self.passkey_id);
         let session = "x".repeat(64);
         vec![
             (
@@ -258,6 +262,17 @@ impl World {
             ),
             (format!("/admin/users/{t}/passkeys/{pk}/delete"), vec![]),
             (format!("/admin/users/{t}/totp/reset"), vec![]),
+            ("/admin/groups".into(), vec![("name", "intruders".into())]),
+            (
+                format!("/admin/groups/{g}"),
+                vec![("name", "renamed".into())],
+            ),
+            (format!("/admin/groups/{g}/delete"), vec![]),
+            (
+                format!("/admin/groups/{g}/members"),
+                vec![("username", "root".into())],
+            ),
+            (format!("/admin/groups/{g}/members/{t}/remove"), vec![]),
         ]
     }
 }
@@ -299,7 +314,7 @@ async fn non_admins_get_403_on_every_admin_route_and_nothing_changes() {
     assert!(
         denied
             .iter()
-            .any(|r| r.details["method"] == "POST" && r.details["path"] == "/admin/users/new")
+            .any(|r| r.details["method"] == "POST" && r.details["path"] == "/admin/groups")
     );
     assert!(
         !store(&w.server)

@@ -2,6 +2,7 @@
 //! takes an [`AdminSession`], so nothing here is reachable from a non-admin session;
 //! every POST checks the CSRF token first, and every change is an audit event.
 
+mod groups;
 mod user_access;
 mod users;
 
@@ -49,6 +50,20 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/users/{id}/totp/reset",
             post(user_access::reset_totp),
+        )
+        .route("/admin/groups", get(groups::list).post(groups::create))
+        .route(
+            "/admin/groups/{id}",
+            get(groups::detail).post(groups::rename),
+        )
+        .route(
+            "/admin/groups/{id}/delete",
+            get(groups::delete_confirm).post(groups::delete),
+        )
+        .route("/admin/groups/{id}/members", post(groups::add_member))
+        .route(
+            "/admin/groups/{id}/members/{user}/remove",
+            post(groups::remove_member),
         )
 }
 

@@ -257,6 +257,7 @@ struct PasskeyRow {
 }
 
 struct GroupLink {
+    id: String,
     name: String,
 }
 
@@ -319,7 +320,10 @@ async fn render_detail(
         created: when(user.created_at),
         groups: groups
             .into_iter()
-            .map(|g| GroupLink { name: g.name })
+            .map(|g| GroupLink {
+                id: g.id,
+                name: g.name,
+            })
             .collect(),
         sessions: sessions
             .into_iter()

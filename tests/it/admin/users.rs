@@ -159,7 +159,7 @@ async fn an_admin_edits_a_user_and_the_audit_says_what_changed() {
     ok(&page, "user page");
     assert!(page.body.contains("Tina&#x27;s phone") || page.body.contains("Tina&#39;s phone"));
     assert!(page.body.contains("data-session-row"));
-    assert!(page.body.contains("<li>staff</li>"));
+    assert!(page.body.contains(">staff</a>"));
 
     let before = w.store().user_by_id(&w.target.id).await.unwrap().unwrap();
     let bad = b
