@@ -1,6 +1,7 @@
 //! The admin console over HTTP: only administrators get in, every form needs its CSRF
 //! token, validation errors save nothing, and every change is an audit event.
 
+mod clients;
 mod groups;
 mod users;
 
@@ -128,7 +129,6 @@ pub struct World {
     pub target: User,
     pub target_browser: Browser,
     pub group: Group,
-    #[allow(dead_code)] // the client routes come next
     pub client: Client,
     pub passkey_id: String,
 }
@@ -218,7 +218,7 @@ impl World {
 
     /// Every admin page, as GET paths.
     fn get_routes(&self) -> Vec<String> {
-        let (t, g) = (&self.target.id, &self.group.id);
+        let (t, g, c) = (&self.target.id, &self.group.id, &self.client.id);
         vec![
             "/admin".into(),
             "/admin/users".into(),
@@ -229,12 +229,21 @@ impl World {
             "/admin/groups".into(),
             format!("/admin/groups/{g}"),
             format!("/admin/groups/{g}/delete"),
+            "/admin/clients".into(),
+            "/admin/clients/new".into(),
+            format!("/admin/clients/{c}"),
+            format!("/admin/clients/{c}/delete"),
         ]
     }
 
     /// Every admin action, as POST paths with fields that would change something.
     fn post_routes(&self, me: &str) -> Vec<(String, Vec<(&'static str, String)>)> {
-        let (t, g, pk) = (&self.target.id, &self.group.id, &self.passkey_id);
+        let (t, g, c, pk) = (
+            &self.target.id,
+            &self.group.id,
+            &self.client.id,
+            &self.passkey_id,
+        );
         let session = "x".repeat(64);
         vec![
             (
@@ -273,6 +282,15 @@ impl World {
                 vec![("username", "root".into())],
             ),
             (format!("/admin/groups/{g}/members/{t}/remove"), vec![]),
+            (
+                "/admin/clients/new".into(),
+                vec![
+                    ("name", "Evil".into()),
+                    ("redirect_uris", "https://evil.example/cb".into()),
+                ],
+            ),
+            (format!("/admin/clients/{c}/rotate-secret"), vec![]),
+            (format!("/admin/clients/{c}/delete"), vec![]),
         ]
     }
 }

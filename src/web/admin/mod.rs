@@ -2,6 +2,7 @@
 //! takes an [`AdminSession`], so nothing here is reachable from a non-admin session;
 //! every POST checks the CSRF token first, and every change is an audit event.
 
+mod clients;
 mod groups;
 mod user_access;
 mod users;
@@ -64,6 +65,20 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/groups/{id}/members/{user}/remove",
             post(groups::remove_member),
+        )
+        .route("/admin/clients", get(clients::list))
+        .route(
+            "/admin/clients/new",
+            get(clients::new_form).post(clients::create),
+        )
+        .route("/admin/clients/{id}", get(clients::detail))
+        .route(
+            "/admin/clients/{id}/rotate-secret",
+            post(clients::rotate_secret),
+        )
+        .route(
+            "/admin/clients/{id}/delete",
+            get(clients::delete_confirm).post(clients::delete),
         )
 }
 
