@@ -124,6 +124,20 @@ impl Store {
         Ok(out)
     }
 
+    /// The clients (id, name) that only members of this group may use, by name.
+    pub async fn clients_limited_to_group(
+        &self,
+        group_id: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.id, c.name FROM oidc_client_groups cg JOIN oidc_clients c ON c.id = cg.client_id \
+             WHERE cg.group_id = $1 ORDER BY c.name, c.id",
+        )
+        .bind(group_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Delete a client; its codes, tokens and consents go with it.
     pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM oidc_clients WHERE id = $1")

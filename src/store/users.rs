@@ -215,4 +215,19 @@ impl Store {
         .await?;
         Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
     }
+
+    /// The members of a group, by username.
+    pub async fn members_of_group(&self, group_id: &str) -> Result<Vec<User>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM users WHERE id IN (SELECT user_id FROM group_members WHERE group_id = $1) \
+             ORDER BY username"
+        );
+        let rows = sqlx::query(sql)
+            .bind(group_id)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+    }
 }

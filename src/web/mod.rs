@@ -2,6 +2,7 @@
 //! the pages call, and the health endpoint.
 
 mod account;
+mod admin;
 pub mod cookies;
 mod csrf;
 mod health;
@@ -97,6 +98,7 @@ pub fn routes() -> Router<AppState> {
             "/account/consents/{client_id}/revoke",
             post(security::revoke_consent),
         )
+        .merge(admin::routes())
 }
 
 /// What every page shows around its content.

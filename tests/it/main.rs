@@ -4,6 +4,7 @@
 mod browser;
 mod support;
 
+mod admin;
 mod api;
 mod auth;
 mod cli;

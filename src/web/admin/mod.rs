@@ -1,0 +1,254 @@
+//! The admin console under `/admin`: users, groups and OIDC clients. Every handler
+//! takes an [`AdminSession`], so nothing here is reachable from a non-admin session;
+//! every POST checks the CSRF token first, and every change is an audit event.
+
+mod clients;
+mod groups;
+mod user_access;
+mod users;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::login::auth_client;
+use super::{MessagePage, Page, SignedIn, WebError, see_other};
+use crate::app::AppState;
+use crate::audit::{self, Origin};
+use crate::domain::Invalid;
+use crate::http::ClientInfo;
+
+/// Routes of the admin console.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(home))
+        .route("/admin/users", get(users::list))
+        .route("/admin/users/new", get(users::new_form).post(users::create))
+        .route("/admin/users/{id}", get(users::detail).post(users::update))
+        .route("/admin/users/{id}/disable", post(users::disable))
+        .route("/admin/users/{id}/enable", post(users::enable))
+        .route(
+            "/admin/users/{id}/delete",
+            get(users::delete_confirm).post(users::delete),
+        )
+        .route(
+            "/admin/users/{id}/login-link",
+            post(user_access::create_login_link),
+        )
+        .route(
+            "/admin/users/{id}/sessions/revoke",
+            post(user_access::revoke_session),
+        )
+        .route(
+            "/admin/users/{id}/passkeys/{passkey}/delete",
+            post(user_access::delete_passkey),
+        )
+        .route(
+            "/admin/users/{id}/totp/reset",
+            post(user_access::reset_totp),
+        )
+        .route("/admin/groups", get(groups::list).post(groups::create))
+        .route(
+            "/admin/groups/{id}",
+            get(groups::detail).post(groups::rename),
+        )
+        .route(
+            "/admin/groups/{id}/delete",
+            get(groups::delete_confirm).post(groups::delete),
+        )
+        .route("/admin/groups/{id}/members", post(groups::add_member))
+        .route(
+            "/admin/groups/{id}/members/{user}/remove",
+            post(groups::remove_member),
+        )
+        .route("/admin/clients", get(clients::list))
+        .route(
+            "/admin/clients/new",
+            get(clients::new_form).post(clients::create),
+        )
+        .route("/admin/clients/{id}", get(clients::detail))
+        .route(
+            "/admin/clients/{id}/rotate-secret",
+            post(clients::rotate_secret),
+        )
+        .route(
+            "/admin/clients/{id}/delete",
+            get(clients::delete_confirm).post(clients::delete),
+        )
+}
+
+/// A signed-in administrator. Anyone else signed in gets a friendly 403 page; without
+/// a session, the usual redirect to the sign-in page.
+pub struct AdminSession(pub SignedIn);
+
+impl AdminSession {
+    pub fn user(&self) -> &crate::domain::user::User {
+        &self.0.user
+    }
+
+    pub fn page(&self, state: &AppState, headers: &HeaderMap) -> Page {
+        Page::for_user(state, headers, &self.0)
+    }
+
+    /// The admin, their address and browser, for audit events.
+    pub fn origin(&self, state: &AppState, headers: &HeaderMap, info: &ClientInfo) -> Origin {
+        auth_client(state, headers, info).origin(Some(&self.0.user.id))
+    }
+}
+
+impl FromRequestParts<AppState> for AdminSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let signed_in = SignedIn::from_request_parts(parts, state).await?;
+        if signed_in.user.is_admin && !signed_in.user.disabled {
+            return Ok(AdminSession(signed_in));
+        }
+        // Worth an admin's attention: someone signed in is probing the console.
+        let info = ClientInfo::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let origin = auth_client(state, &parts.headers, &info).origin(Some(&signed_in.user.id));
+        audit::record(
+            &state.store,
+            "admin.access_denied",
+            &origin,
+            Some(&signed_in.user.id),
+            json!({"method": parts.method.as_str(), "path": parts.uri.path()}),
+        )
+        .await
+        .map_err(|e| WebError::from(e).into_response())?;
+        let page = Page::for_user(state, &parts.headers, &signed_in);
+        let chrome = super::Chrome {
+            app_name: page.chrome.app_name,
+            csrf: page.chrome.csrf.clone(),
+            user: page.chrome.user.clone(),
+            is_admin: false,
+        };
+        Err(page.render(
+            StatusCode::FORBIDDEN,
+            &MessagePage {
+                chrome,
+                heading: "Administrators only",
+                message: "This part of the site is for administrators. If you need a change \
+                          to your account or an application, ask one of them.",
+            },
+        ))
+    }
+}
+
+async fn home(_admin: AdminSession) -> Response {
+    see_other("/admin/users", [])
+}
+
+/// A form that carries only its CSRF token.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// `?done=` / `?error=` codes; the words are chosen here, so a link cannot put its
+/// own words on the page.
+#[derive(Deserialize, Default)]
+pub struct Flash {
+    done: Option<String>,
+    error: Option<String>,
+}
+
+impl Flash {
+    pub fn notice(&self) -> Option<&'static str> {
+        self.done.as_deref().and_then(message)
+    }
+
+    pub fn error(&self) -> Option<&'static str> {
+        self.error.as_deref().and_then(message)
+    }
+}
+
+fn message(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "user_created" => "The user was created.",
+        "user_updated" => "The changes were saved.",
+        "user_disabled" => "The user was disabled and signed out everywhere.",
+        "user_enabled" => "The user was enabled.",
+        "user_deleted" => "The user was deleted.",
+        "session_revoked" => "The session was signed out.",
+        "passkey_removed" => "The passkey was removed.",
+        "totp_reset" => "The authenticator app and its recovery codes were removed.",
+        "not_yourself" => {
+            "You cannot disable, delete or demote yourself. Ask another administrator."
+        }
+        "user_is_disabled" => "A disabled user cannot get a login link. Enable them first.",
+        "not_found" => "That item no longer exists.",
+        "group_created" => "The group was created.",
+        "group_updated" => "The group was saved.",
+        "group_deleted" => "The group was deleted.",
+        "group_in_use" => {
+            "Applications are limited to this group (see below). Deleting it would let everyone \
+             use them, so it cannot be deleted while they are."
+        }
+        "member_added" => "The member was added.",
+        "member_removed" => "The member was removed.",
+        "client_deleted" => "The client was deleted; its tokens no longer work.",
+        _ => return None,
+    })
+}
+
+/// A validation problem shown next to its field.
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl From<Invalid> for FieldError {
+    fn from(e: Invalid) -> Self {
+        FieldError {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+/// The message for `field`, if the error is about it.
+pub fn error_for<'a>(error: &'a Option<FieldError>, field: &str) -> Option<&'a str> {
+    error
+        .as_ref()
+        .filter(|e| e.field == field)
+        .map(|e| e.message.as_str())
+}
+
+/// A checkbox is sent only when ticked.
+pub fn ticked(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.is_empty())
+}
+
+/// The "are you sure?" page before deleting something.
+#[derive(askama::Template)]
+#[template(path = "admin_confirm.html")]
+pub struct ConfirmPage<'a> {
+    pub chrome: &'a super::Chrome,
+    pub section: &'static str,
+    pub heading: String,
+    pub message: String,
+    pub action: String,
+    pub button: &'static str,
+    pub cancel: String,
+}
+
+/// Map a missing row to the "no longer exists" notice on `back`.
+pub fn gone(back: &str) -> Response {
+    see_other(&format!("{back}?error=not_found"), [])
+}
+
+/// Not-found as a page (for GETs of a missing id).
+pub fn not_found() -> Response {
+    WebError::NotFound.into_response()
+}
