@@ -96,11 +96,24 @@ impl Store {
         Ok(group_from_row(&row)?)
     }
 
+    /// Delete a group; memberships and group claims go with it. A group that limits
+    /// who may use a client is refused (`Conflict`): deleting it must not open the client.
     pub async fn delete_group(&self, id: &str) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM user_groups WHERE id = $1")
             .bind(id)
             .execute(self.writer())
-            .await?;
+            .await
+            .map_err(|e| match &e {
+                // SQLite reports ON DELETE RESTRICT as a trigger constraint (code 1811).
+                sqlx::Error::Database(db)
+                    if db.is_foreign_key_violation() || db.message().contains("FOREIGN KEY constraint failed") =>
+                {
+                    StoreError::Conflict(
+                        "this group limits who may use an application; take it off the application first".into(),
+                    )
+                }
+                _ => StoreError::Database(e),
+            })?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

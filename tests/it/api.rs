@@ -590,6 +590,18 @@ async fn groups_members_claims_clients_and_audit() {
         .0,
         403
     );
+    let (s, conflict, _) = call(
+        &server,
+        "DELETE",
+        &format!("/api/v1/groups/{gid}"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(
+        s, 409,
+        "a group limiting a client cannot be deleted: {conflict}"
+    );
     assert_eq!(
         call(
             &server,

@@ -95,18 +95,15 @@ async fn clients_and_consents(store: &Store) {
     store.revoke_consent(&user.id, &client.id).await.unwrap();
     assert_eq!(store.consent(&user.id, &client.id).await.unwrap(), None);
 
-    store.delete_group(&admins.id).await.unwrap();
+    // A group that limits a client cannot be deleted: that would open the client to all.
+    let refused = store.delete_group(&admins.id).await;
     assert!(
-        store
-            .client_by_id(&client.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .allowed_groups
-            .is_empty()
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
     );
     store.delete_client(&client.id).await.unwrap();
     assert!(store.client_by_id(&client.id).await.unwrap().is_none());
+    store.delete_group(&admins.id).await.unwrap();
 }
 
 async fn codes_families_and_access_tokens(store: &Store) {
