@@ -179,9 +179,19 @@ impl Store {
     }
 
     /// Close every connection; later calls fail (used at shutdown and in tests).
+    /// Closing waits for connections in use to come back, but never more than five
+    /// seconds: a stuck close must not keep a finished command from exiting.
     pub async fn close(&self) {
-        self.pool.close().await;
-        self.writer.close().await;
+        let both = async {
+            self.pool.close().await;
+            self.writer.close().await;
+        };
+        if tokio::time::timeout(Duration::from_secs(5), both)
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections did not close within 5 s");
+        }
     }
 
     /// The pool for reads.
