@@ -2,7 +2,7 @@
 // header of the resulting session, for the authorization-code benchmark.
 //
 //   node session.mjs latchkey  AUTHORIZE_URL LOGIN_LINK_URL APP_ORIGIN
-//   node session.mjs reference AUTHORIZE_URL
+//   node session.mjs reference AUTHORIZE_URL LOGIN
 //
 // Latchkey: open the one-time login link (sets the CSRF cookie, page has the CSRF
 // field), then submit it with the Origin header a browser would send.
@@ -62,7 +62,7 @@ async function latchkeySession(loginLink, appOrigin) {
   if (!jar.has('latchkey_session')) fail(`login link submit: HTTP ${submitted.status}, no session cookie`);
 }
 
-async function referenceSession(redirectUri) {
+async function referenceSession(redirectUri, login) {
   // Follow redirects; answer each form (login, then consent) the way a user would.
   let url = authorizeUrl;
   for (let step = 0; step < 12; step += 1) {
@@ -79,7 +79,7 @@ async function referenceSession(redirectUri) {
     const answer = await request(url, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ prompt, login: 'benchuser', password: 'unused' }).toString(),
+      body: new URLSearchParams({ prompt, login, password: 'unused' }).toString(),
     });
     const next = answer.headers.get('location');
     if (!next) fail(`${prompt} form at ${url}: HTTP ${answer.status}, no redirect`);
@@ -90,7 +90,7 @@ async function referenceSession(redirectUri) {
 
 const redirectUri = new URL(authorizeUrl).searchParams.get('redirect_uri');
 if (mode === 'latchkey') await latchkeySession(rest[0], rest[1]);
-else if (mode === 'reference') await referenceSession(redirectUri);
+else if (mode === 'reference') await referenceSession(redirectUri, rest[0] ?? 'benchuser');
 else fail('mode must be latchkey or reference');
 
 // The session must now get a code straight away.

@@ -10,16 +10,19 @@
 -- Finishing flows comes first, so at most about one flow per connection is open and
 -- every code is redeemed within milliseconds (codes live 60 s).
 -- The PKCE verifier is the same for every flow; the server still checks it each time.
+-- BENCH_COOKIES holds one session per line (several users signed in); authorize
+-- requests take them in turn, as many users would.
 dofile(os.getenv("BENCH_LUA") .. "/report.lua")
 
 flows, broken = 0, 0
 local codes, tokens = {}, {}
-local authorize_request, token_path, token_headers, token_body_prefix, userinfo_path
+local authorize_requests, next_session = {}, 1
+local token_path, token_headers, token_body_prefix, userinfo_path
 
 function init(args)
-  authorize_request = wrk.format("GET", os.getenv("BENCH_AUTHORIZE"), {
-    Cookie = os.getenv("BENCH_COOKIE"),
-  })
+  for cookie in os.getenv("BENCH_COOKIES"):gmatch("[^\n]+") do
+    table.insert(authorize_requests, wrk.format("GET", os.getenv("BENCH_AUTHORIZE"), { Cookie = cookie }))
+  end
   token_headers = {
     ["Content-Type"] = "application/x-www-form-urlencoded",
     Authorization = "Basic " .. os.getenv("BENCH_BASIC"),
@@ -40,7 +43,8 @@ function request()
   if code then
     return wrk.format("POST", token_path, token_headers, token_body_prefix .. code)
   end
-  return authorize_request
+  next_session = next_session % #authorize_requests + 1
+  return authorize_requests[next_session]
 end
 
 function response(status, headers, body)
