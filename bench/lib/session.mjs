@@ -1,8 +1,9 @@
-// Signs in to a provider with plain HTTP requests (no browser) and prints the Cookie
-// header of the resulting session, for the authorization-code benchmark.
+// Signs users in to a provider with plain HTTP requests (no browser) and prints the
+// Cookie header of each resulting session, one a line, for the authorization-code
+// benchmark.
 //
-//   node session.mjs latchkey  AUTHORIZE_URL LOGIN_LINK_URL APP_ORIGIN
-//   node session.mjs reference AUTHORIZE_URL LOGIN
+//   node session.mjs latchkey  AUTHORIZE_URL APP_ORIGIN LOGIN_LINK_URL…
+//   node session.mjs reference AUTHORIZE_URL LOGIN…
 //
 // Latchkey: open the one-time login link (sets the CSRF cookie, page has the CSRF
 // field), then submit it with the Origin header a browser would send.
@@ -14,8 +15,9 @@
 
 const [mode, authorizeUrl, ...rest] = process.argv.slice(2);
 
-// A small cookie jar: name -> { value, path }; enough for two well-behaved servers.
-const jar = new Map();
+// A small cookie jar per user: name -> { value, path }; enough for two well-behaved
+// servers. `jar` is the one of the user being signed in.
+let jar = new Map();
 function remember(response) {
   for (const line of response.headers.getSetCookie()) {
     const [pair, ...attributes] = line.split(';').map((s) => s.trim());
@@ -89,14 +91,20 @@ async function referenceSession(redirectUri, login) {
 }
 
 const redirectUri = new URL(authorizeUrl).searchParams.get('redirect_uri');
-if (mode === 'latchkey') await latchkeySession(rest[0], rest[1]);
-else if (mode === 'reference') await referenceSession(redirectUri, rest[0] ?? 'benchuser');
-else fail('mode must be latchkey or reference');
+if (mode !== 'latchkey' && mode !== 'reference') fail('mode must be latchkey or reference');
+const appOrigin = mode === 'latchkey' ? rest.shift() : undefined;
+if (rest.length === 0) fail('name at least one login link (latchkey) or login (reference)');
 
-// The session must now get a code straight away.
-const check = await request(authorizeUrl);
-const location = check.headers.get('location') ?? '';
-if (!location.startsWith(redirectUri) || !/[?&]code=/.test(location)) {
-  fail(`${mode}: the signed-in authorize request answered HTTP ${check.status} -> ${location || '(no redirect)'}`);
+for (const who of rest) {
+  jar = new Map();
+  if (mode === 'latchkey') await latchkeySession(who, appOrigin);
+  else await referenceSession(redirectUri, who);
+
+  // The session must now get a code straight away.
+  const check = await request(authorizeUrl);
+  const location = check.headers.get('location') ?? '';
+  if (!location.startsWith(redirectUri) || !/[?&]code=/.test(location)) {
+    fail(`${mode}: the signed-in authorize request answered HTTP ${check.status} -> ${location || '(no redirect)'}`);
+  }
+  console.log(cookieHeader(authorizeUrl));
 }
-console.log(cookieHeader(authorizeUrl));
