@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::login::auth_client;
-use super::{Chrome, Page, SignedIn, WebError, csrf, see_other};
+use super::{Chrome, Page, SignedIn, WebError, see_other};
 use crate::app::AppState;
 use crate::audit;
 use crate::auth::{AuthError, safe_next};
@@ -104,12 +104,7 @@ pub async fn reauth_password(
     signed_in: SignedIn,
     Form(form): Form<ReauthForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let next = safe_next(form.next.as_deref());
     let client = auth_client(&state, &headers, &info);
     let user = &signed_in.user;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::cookies::{DEVICE, DEVICE_MAX_AGE, PENDING, SESSION};
-use super::{Chrome, Page, WebError, csrf, error_page, see_other, session};
+use super::{Chrome, Page, WebError, error_page, see_other, session};
 use crate::app::AppState;
 use crate::audit;
 use crate::auth::{AuthError, Client, NewSession, PasswordOutcome, login_link, safe_next};
@@ -107,12 +107,7 @@ pub async fn password(
     info: ClientInfo,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let next = safe_next(form.next.as_deref());
     let login = form.login.unwrap_or_default();
     let client = auth_client(&state, &headers, &info);
@@ -204,12 +199,7 @@ pub async fn second_factor(
     info: ClientInfo,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let Some(token) = state.cookies().get(&headers, PENDING) else {
         return Ok(second_factor_expired());
     };
@@ -302,12 +292,7 @@ pub async fn link_redeem(
     Path(token): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let client = auth_client(&state, &headers, &info);
     let attempt = crate::auth::throttle::Attempt::new("link", None, client.ip);
     if attempt

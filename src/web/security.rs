@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::login::auth_client;
-use super::{Chrome, Page, SignedIn, WebError, csrf, see_other};
+use super::{Chrome, Page, SignedIn, WebError, see_other};
 use crate::app::AppState;
 use crate::audit;
 use crate::auth::{device, password, totp, totp_context};
@@ -207,12 +207,7 @@ pub async fn rename_passkey(
     Path(id): Path<String>,
     Form(form): Form<NameForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let name = match passkey_name(form.name.as_deref(), None) {
         Ok(n) => n,
         Err(e) => {
@@ -260,12 +255,7 @@ pub async fn delete_passkey(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     if !signed_in.is_recent() {
         return Ok(see_other(REAUTH, []));
     }
@@ -310,12 +300,7 @@ pub async fn set_password(
     signed_in: SignedIn,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let user = &signed_in.user;
     let creds = state.store.user_credentials(&user.id).await?;
     if !state.auth.password_login {
@@ -388,12 +373,7 @@ pub async fn remove_password(
     signed_in: SignedIn,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     if !signed_in.is_recent() {
         return Ok(see_other(REAUTH, []));
     }
@@ -436,12 +416,7 @@ pub async fn totp_start(
     signed_in: SignedIn,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     if !signed_in.is_recent() {
         return Ok(see_other(REAUTH, []));
     }
@@ -497,12 +472,7 @@ pub async fn totp_confirm(
     signed_in: SignedIn,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let user = &signed_in.user;
     let Some(sealed) = state
         .store
@@ -561,12 +531,7 @@ pub async fn totp_remove(
     signed_in: SignedIn,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     if !signed_in.is_recent() {
         return Ok(see_other(REAUTH, []));
     }
@@ -590,12 +555,7 @@ pub async fn regenerate_recovery_codes(
     signed_in: SignedIn,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     if !signed_in.is_recent() {
         return Ok(see_other(REAUTH, []));
     }
@@ -645,12 +605,7 @@ pub async fn revoke_session(
     signed_in: SignedIn,
     Form(form): Form<SessionForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let target = form.session.unwrap_or_default();
     if !state
         .store
@@ -684,12 +639,7 @@ pub async fn revoke_other_sessions(
     signed_in: SignedIn,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let ended = state
         .store
         .delete_sessions_of_user(&signed_in.user.id, Some(&signed_in.session.id_hash))
@@ -715,12 +665,7 @@ pub async fn revoke_consent(
     Path(client_id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     state
         .store
         .revoke_consent(&signed_in.user.id, &client_id)

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::login::{auth_client, session_cookies};
-use super::{Chrome, Page, SignedIn, WebError, csrf, error_page, see_other};
+use super::{Chrome, Page, SignedIn, WebError, error_page, see_other};
 use crate::app::AppState;
 use crate::audit;
 use crate::domain::session::AuthMethod;
@@ -100,12 +100,7 @@ pub async fn create_admin(
     info: ClientInfo,
     Form(form): Form<SetupForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     if let Some(stop) = check(&state, form.token.as_deref()).await? {
         return Ok(stop);
     }

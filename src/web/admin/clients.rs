@@ -16,7 +16,7 @@ use crate::http::ClientInfo;
 use crate::oidc::registration::{ClientSpec, RegistrationError, register};
 use crate::store::StoreError;
 use crate::web::security::when;
-use crate::web::{Chrome, WebError, csrf, see_other};
+use crate::web::{Chrome, WebError, see_other};
 
 #[derive(Template)]
 #[template(path = "admin_clients.html")]
@@ -228,12 +228,7 @@ pub async fn create(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let form = ClientForm::from_pairs(pairs);
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let status = StatusCode::UNPROCESSABLE_ENTITY;
     let spec = match form.spec() {
         Ok(s) => s,
@@ -342,12 +337,7 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let Some(client) = state.store.client_by_id(&id).await? else {
         return Ok(gone("/admin/clients"));
     };
@@ -357,6 +347,8 @@ pub async fn rotate_secret(
         Err(StoreError::NotFound) => return Ok(gone(&format!("/admin/clients/{id}"))),
         Err(e) => return Err(e.into()),
     };
+    // The token endpoint caches clients: the new secret must work at once.
+    state.clients.forget(&id);
     audit::record(
         &state.store,
         "admin.client.secret_rotated",
@@ -409,17 +401,12 @@ pub async fn delete(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let Some(client) = state.store.client_by_id(&id).await? else {
         return Ok(gone("/admin/clients"));
     };
     match state.store.delete_client(&id).await {
-        Ok(()) => {}
+        Ok(()) => state.clients.forget(&id),
         Err(StoreError::NotFound) => return Ok(gone("/admin/clients")),
         Err(e) => return Err(e.into()),
     }

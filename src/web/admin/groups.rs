@@ -14,7 +14,7 @@ use crate::audit;
 use crate::domain::group::{Group, normalize_group_name};
 use crate::http::ClientInfo;
 use crate::store::StoreError;
-use crate::web::{Chrome, WebError, csrf, see_other};
+use crate::web::{Chrome, WebError, see_other};
 
 const DISPLAY_NAME_MAX: usize = 100;
 
@@ -118,12 +118,7 @@ pub async fn create(
     admin: AdminSession,
     Form(form): Form<GroupForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let status = StatusCode::UNPROCESSABLE_ENTITY;
     let none = Flash::default();
     let (name, display) = match form.validate() {
@@ -267,12 +262,7 @@ pub async fn rename(
     Path(id): Path<String>,
     Form(form): Form<GroupForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let Some(before) = state.store.group_by_id(&id).await? else {
         return Ok(not_found());
     };
@@ -369,12 +359,7 @@ pub async fn delete(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let Some(group) = state.store.group_by_id(&id).await? else {
         return Ok(gone("/admin/groups"));
     };
@@ -415,12 +400,7 @@ pub async fn add_member(
     Path(id): Path<String>,
     Form(form): Form<MemberForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let Some(group) = state.store.group_by_id(&id).await? else {
         return Ok(not_found());
     };
@@ -474,12 +454,7 @@ pub async fn remove_member(
     Path((id, user_id)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let here = format!("/admin/groups/{id}");
     let Some(group) = state.store.group_by_id(&id).await? else {
         return Ok(gone("/admin/groups"));

@@ -15,7 +15,7 @@ use crate::audit;
 use crate::auth::{AuthError, login_link};
 use crate::http::ClientInfo;
 use crate::store::StoreError;
-use crate::web::{Chrome, WebError, csrf, see_other};
+use crate::web::{Chrome, WebError, see_other};
 
 #[derive(Template)]
 #[template(path = "admin_login_link.html")]
@@ -38,12 +38,7 @@ pub async fn create_login_link(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let Some(user) = state.store.user_by_id(&id).await? else {
         return Ok(gone("/admin/users"));
     };
@@ -94,12 +89,7 @@ pub async fn revoke_session(
     Path(id): Path<String>,
     Form(form): Form<SessionForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let here = format!("/admin/users/{id}");
     let target = form.session.unwrap_or_default();
     if !state.store.delete_user_session(&id, &target).await? {
@@ -131,12 +121,7 @@ pub async fn delete_passkey(
     Path((id, passkey)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let here = format!("/admin/users/{id}");
     let name = state
         .store
@@ -170,12 +155,7 @@ pub async fn reset_totp(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     if state.store.user_by_id(&id).await?.is_none() {
         return Ok(gone("/admin/users"));
     }

@@ -19,7 +19,7 @@ use crate::domain::user::{NewUser, User};
 use crate::http::ClientInfo;
 use crate::store::{StoreError, UserUpdate};
 use crate::web::security::when;
-use crate::web::{Chrome, WebError, csrf, see_other};
+use crate::web::{Chrome, WebError, see_other};
 
 const PAGE_SIZE: usize = 50;
 
@@ -200,12 +200,7 @@ pub async fn create(
     admin: AdminSession,
     Form(form): Form<UserForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let invalid = |error: FieldError| {
         let page = admin.page(&state, &headers);
         page.render(
@@ -404,12 +399,7 @@ pub async fn update(
     Path(id): Path<String>,
     Form(form): Form<UserForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let Some(before) = state.store.user_by_id(&id).await? else {
         return Ok(not_found());
     };
@@ -477,12 +467,7 @@ async fn set_disabled(
     form: CsrfForm,
     disabled: bool,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let here = format!("/admin/users/{id}");
     if id == admin.user().id {
         return Ok(see_other(&format!("{here}?error=not_yourself"), []));
@@ -575,12 +560,7 @@ pub async fn delete(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    csrf::verify(
-        state.cookies(),
-        &headers,
-        form.csrf.as_deref(),
-        state.origin(),
-    )?;
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     if id == admin.user().id {
         return Ok(see_other(
             &format!("/admin/users/{id}?error=not_yourself"),
