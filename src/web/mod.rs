@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod apps;
 pub mod cookies;
 mod csrf;
 mod health;
@@ -78,6 +79,8 @@ pub fn routes() -> Router<AppState> {
             get(account::reauth_page).post(account::reauth_password),
         )
         .route("/account/security", get(security::page))
+        .route("/account/apps", get(apps::apps))
+        .route("/account/activity", get(apps::activity))
         .route(
             "/account/passkeys/{id}/rename",
             post(security::rename_passkey),

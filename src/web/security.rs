@@ -663,7 +663,7 @@ pub async fn revoke_consent(
     info: ClientInfo,
     signed_in: SignedIn,
     Path(client_id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<ConsentForm>,
 ) -> Result<Response, WebError> {
     super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     state
@@ -679,5 +679,17 @@ pub async fn revoke_consent(
         json!({ "client_id": client_id }),
     )
     .await?;
-    Ok(see_other(&format!("{HERE}?done=consent_revoked"), []))
+    // My apps lists the same approvals; each page gets the user back to itself.
+    let back = if form.from.as_deref() == Some("apps") {
+        "/account/apps"
+    } else {
+        HERE
+    };
+    Ok(see_other(&format!("{back}?done=consent_revoked"), []))
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    csrf: Option<String>,
+    from: Option<String>,
 }

@@ -76,6 +76,8 @@ describe('every page at 390 px, light and dark', () => {
     await setupAdminWithPasskey(page, latchkey);
     await visit('account', '/account');
     await visit('security', '/account/security');
+    await visit('my-apps', '/account/apps');
+    await visit('activity', '/account/activity');
     await visit('reauth', '/account/reauth?next=%2Faccount%2Fsecurity');
     await visit('add-passkey', '/setup/credential');
     await visit('not-found', '/no-such-page');

@@ -157,3 +157,46 @@ async fn admins_set_the_application_logo_and_client_logos() {
             .contains("src=\"/pictures/app?v=")
     );
 }
+
+#[tokio::test]
+async fn my_apps_shows_the_clients_a_user_may_open_and_activity_lists_their_events() {
+    use latchkey::oidc::registration::{ClientSpec, register};
+    let w = World::new().await;
+    let s = w.store();
+    // Wiki (from World) has no launch URL: no tile. Two with one: for everyone, and for
+    // a group tina is not in.
+    for (name, groups) in [("Photos", vec![]), ("Payroll", vec!["finance".to_string()])] {
+        if !groups.is_empty() {
+            s.create_group("finance", "Finance").await.unwrap();
+        }
+        let (client, _) = register(
+            s,
+            ClientSpec {
+                name: name.into(),
+                redirect_uris: vec![format!("https://{}.example.org/cb", name.to_lowercase())],
+                allowed_groups: groups,
+                launch_url: Some(format!("https://{}.example.org/", name.to_lowercase())),
+                ..ClientSpec::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert!(client.launch_url.is_some());
+    }
+    let page = w.target_browser.get("/account/apps").await;
+    ok(&page, "my apps");
+    assert!(page.body.contains("href=\"https://photos.example.org/\""));
+    assert!(
+        !page.body.contains("payroll.example.org"),
+        "not in the group"
+    );
+    assert!(!page.body.contains(">Wiki<"), "no launch URL, no tile");
+
+    let page = w.target_browser.get("/account/activity").await;
+    ok(&page, "activity");
+    assert!(page.body.contains("Signed in (password)"), "{}", page.body);
+    // Someone else's events are not there.
+    signed_in(&w.server, "root").await;
+    let body = w.target_browser.get("/account/activity").await.body;
+    assert_eq!(body.matches("data-event").count(), 1);
+}
