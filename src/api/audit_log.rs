@@ -3,13 +3,13 @@
 //! The admin console's audit page uses the same filter, query and CSV.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Caller, Problem};
+use super::{ApiQuery, Caller, Problem};
 use crate::app::AppState;
 use crate::store::{AUDIT_PAGE_MAX, AuditFilter, AuditRecord, Store, StoreError};
 
@@ -80,13 +80,14 @@ pub struct AuditPage {
             (String = "text/csv", example = "id,time,event,actor,subject,client,ip,user_agent,details\r\n")
          )),
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Response, Problem> {
     let mut filter = q.filter(q.limit.unwrap_or(100).clamp(1, AUDIT_PAGE_MAX));
     if !caller.user.is_admin {

@@ -289,3 +289,39 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
         }
     }
 }
+
+/// A query string that does not parse is a problem too: 422 naming the parameter whose
+/// value is wrong, or 400 when no single parameter is to blame.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let error = match serde_urlencoded::from_str(query) {
+            Ok(v) => return Ok(ApiQuery(v)),
+            Err(e) => e,
+        };
+        // serde_urlencoded does not say which parameter failed; every parameter of our
+        // queries is optional, so the one that fails on its own is the culprit.
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+        for (name, value) in &pairs {
+            let alone = serde_urlencoded::to_string([(name, value)]).unwrap_or_default();
+            if let Err(e) = serde_urlencoded::from_str::<T>(&alone) {
+                let mut p = Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid input",
+                    format!("{name}: {e}"),
+                );
+                p.errors.insert(name.clone(), e.to_string());
+                return Err(p);
+            }
+        }
+        Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            format!("the query string does not parse: {error}"),
+        ))
+    }
+}

@@ -2,14 +2,14 @@
 //! update, delete. Administrators only, except a user reading themself (`/me`).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Body, Caller, Problem};
+use super::{ApiQuery, Body, Caller, Problem};
 use crate::app::AppState;
 use crate::audit;
 use crate::domain::user::{NewUser, User, check_locale, normalize_email, normalize_username};
@@ -56,13 +56,14 @@ pub struct UserPage {
         (status = 200, description = "A page of users, by username", body = UserPage),
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<UserPage>, Problem> {
     caller.require_admin()?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);

@@ -103,6 +103,10 @@ async fn the_audit_log_filters_pages_and_exports_the_same_events() {
     let (_, window, _) = get(format!("since={}&until={}&client=c-2", now - 60, now + 1)).await;
     assert_eq!(ids(&window).len(), 1);
 
+    let (s, problem, ctype) = get("event=x&since=yesterday".into()).await;
+    assert_eq!((s, ctype.as_str()), (422, "application/problem+json"));
+    assert!(problem["errors"]["since"].is_string(), "{problem}");
+
     // The CSV export: the same filter, every page, formulas defused.
     audit::record(
         store,
