@@ -114,7 +114,8 @@ struct EventRow {
     time: String,
     event: String,
     actor: Option<(String, String)>,
-    subject: String,
+    /// The subject as a user's name and id when it is a user, else as stored.
+    subject: Option<(String, Option<String>)>,
     client: Option<(String, String)>,
     ip: String,
     details: String,
@@ -193,28 +194,30 @@ pub async fn list(
                     enc(&last.id)
                 ));
             }
-            let mut users: HashMap<String, String> = HashMap::new();
-            for r in found {
-                let actor = match r.actor_id {
-                    Some(id) => {
-                        if !users.contains_key(&id) {
-                            let name = state
-                                .store
-                                .user_by_id(&id)
-                                .await?
-                                .map(|u| u.username)
-                                .unwrap_or_else(|| id.clone());
-                            users.insert(id.clone(), name);
-                        }
-                        Some((users[&id].clone(), id))
+            // Ids of users become their names (one look-up per user on the page).
+            let mut users: HashMap<String, Option<String>> = HashMap::new();
+            for r in &found {
+                for id in r.actor_id.iter().chain(r.subject.iter()) {
+                    if !users.contains_key(id) {
+                        let name = state.store.user_by_id(id).await?.map(|u| u.username);
+                        users.insert(id.clone(), name);
                     }
-                    None => None,
-                };
+                }
+            }
+            for r in found {
+                let actor = r.actor_id.map(|id| {
+                    let name = users[&id].clone().unwrap_or_else(|| id.clone());
+                    (name, id)
+                });
+                let subject = r.subject.map(|id| match users[&id].clone() {
+                    Some(name) => (name, Some(id)),
+                    None => (id, None),
+                });
                 rows.push(EventRow {
                     time: when(r.created_at),
                     event: r.event,
                     actor,
-                    subject: r.subject.unwrap_or_default(),
+                    subject,
                     client: r.client_id.map(|id| {
                         let name = client_names.get(&id).cloned().unwrap_or_else(|| id.clone());
                         (name, id)
