@@ -105,7 +105,7 @@ pub const EDITABLE: &[Editable] = &[
 ];
 
 /// Where the value in force comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// Environment variable or TOML file: read-only here.
@@ -116,11 +116,12 @@ pub enum Origin {
 }
 
 /// One setting as the console and the API show it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct SettingView {
     pub key: &'static str,
     pub label: &'static str,
     #[serde(skip)]
+    #[schema(ignore)]
     pub kind: Kind,
     pub help: &'static str,
     /// The environment variable that would fix it.
@@ -137,6 +138,17 @@ pub enum UpdateError {
     Invalid(BTreeMap<String, String>),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The audit details of a change: `{"before": {key: text}, "after": {key: text}}`.
+pub fn audit_summary(changed: &[Changed]) -> serde_json::Value {
+    let side = |pick: fn(&Changed) -> &String| {
+        changed
+            .iter()
+            .map(|c| (c.key.clone(), serde_json::Value::String(pick(c).clone())))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    serde_json::json!({ "before": side(|c| &c.before), "after": side(|c| &c.after) })
 }
 
 /// One setting that changed: for the audit trail.

@@ -4,8 +4,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 
 use super::{Body, Caller, Problem};
 use crate::app::AppState;
@@ -51,21 +52,46 @@ pub async fn issue_api_key(
         "api_key.created",
         origin,
         Some(user_id),
-        json!({"key_id": key.id, "name": key.name, "expires_at": key.expires_at}),
+        json!({"key_id": key.id, "name": key.name, "expires_at": key.expires_at, "after": key}),
     )
     .await?;
     Ok((key, secret))
 }
 
-#[derive(Deserialize)]
+/// A new key. `user_id` names another owner (administrators only).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "terraform", "expires_in": 2592000, "user_id": "0192f3a4-5b6c-7d8e-9f00-112233445566"}))]
 pub struct CreateKey {
     name: String,
-    /// Seconds until it expires (required: no key lives forever).
+    /// Seconds until it expires, a minute to two years (required: no key lives forever).
     expires_in: i64,
     /// Another user's id (administrators only).
     user_id: Option<String>,
 }
 
+/// A key as created, with the key itself (`lk_…`), shown only now.
+#[derive(Serialize, ToSchema)]
+pub struct NewApiKey {
+    #[serde(flatten)]
+    api_key: ApiKey,
+    key: String,
+}
+
+/// Make an API key for the caller (or, as an administrator, for anyone).
+#[utoipa::path(
+    post, path = "/api/v1/api-keys", tag = "api-keys",
+    operation_id = "create_api_key",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "Created; the key is shown only now", body = NewApiKey),
+        (status = 400, description = "The body is not JSON of this shape", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another owner, and the key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -86,19 +112,53 @@ pub async fn create(
         &caller.origin,
     )
     .await?;
-    let mut v = serde_json::to_value(&key).unwrap_or(Value::Null);
-    v["key"] = json!(secret);
-    Ok((StatusCode::CREATED, Json(v)))
-}
-
-/// Administrators see every key; others their own.
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, Problem> {
-    let filter = (!caller.user.is_admin).then_some(caller.user.id.as_str());
-    Ok(Json(
-        json!({ "items": state.store.list_api_keys(filter).await? }),
+    Ok((
+        StatusCode::CREATED,
+        Json(NewApiKey {
+            api_key: key,
+            key: secret,
+        }),
     ))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct ApiKeyList {
+    items: Vec<ApiKey>,
+}
+
+/// API keys, newest first: an administrator sees every key, anyone else their own.
+#[utoipa::path(
+    get, path = "/api/v1/api-keys", tag = "api-keys",
+    operation_id = "list_api_keys",
+    responses(
+        (status = 200, description = "Keys (never the key itself)", body = ApiKeyList),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ApiKeyList>, Problem> {
+    let filter = (!caller.user.is_admin).then_some(caller.user.id.as_str());
+    Ok(Json(ApiKeyList {
+        items: state.store.list_api_keys(filter).await?,
+    }))
+}
+
+/// Revoke a key: it stops working at once.
+#[utoipa::path(
+    delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
+    operation_id = "revoke_api_key",
+    params(("id" = String, Path, description = "The key's id (not the key)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another user's key, and the key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such key, or already revoked", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -112,14 +172,20 @@ pub async fn revoke(
     if key.user_id != caller.user.id {
         caller.require_admin()?;
     }
-    state.store.revoke_api_key(&id).await?;
+    revoke_api_key(&state.store, &key, &caller.origin).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revoke a key and record who did; shared with the admin console.
+pub async fn revoke_api_key(store: &Store, key: &ApiKey, origin: &Origin) -> Result<(), Problem> {
+    store.revoke_api_key(&key.id).await?;
     audit::record(
-        &state.store,
+        store,
         "api_key.revoked",
-        &caller.origin,
+        origin,
         Some(&key.user_id),
-        json!({"key_id": id}),
+        json!({"key_id": key.id, "name": key.name, "before": {"revoked_at": null}, "after": {"revoked_at": now()}}),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

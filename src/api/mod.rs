@@ -4,21 +4,26 @@
 
 mod audit_log;
 mod clients;
+mod docs;
 mod groups;
 mod keys;
 mod settings;
 mod users;
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use serde::Serialize;
 use serde_json::json;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::audit::Origin;
@@ -27,57 +32,109 @@ use crate::domain::user::User;
 use crate::http::ClientInfo;
 use crate::store::StoreError;
 
-pub use keys::{KEY_PREFIX, issue_api_key};
+pub use audit_log::{AuditQuery, audit_csv};
+pub use keys::{KEY_PREFIX, issue_api_key, revoke_api_key};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/me", get(users::me))
-        .route("/api/v1/users", get(users::list).post(users::create))
-        .route(
-            "/api/v1/users/{id}",
-            get(users::show).patch(users::update).delete(users::delete),
-        )
-        .route(
-            "/api/v1/users/{id}/claims/{key}",
-            put(groups::put_user_claim).delete(groups::delete_user_claim),
-        )
-        .route("/api/v1/groups", get(groups::list).post(groups::create))
-        .route(
-            "/api/v1/groups/{id}",
-            get(groups::show).put(groups::update).delete(groups::delete),
-        )
-        .route(
-            "/api/v1/groups/{id}/members/{user_id}",
-            put(groups::add_member).delete(groups::remove_member),
-        )
-        .route(
-            "/api/v1/groups/{id}/claims/{key}",
-            put(groups::put_group_claim).delete(groups::delete_group_claim),
-        )
-        .route("/api/v1/clients", get(clients::list).post(clients::create))
-        .route(
-            "/api/v1/clients/{id}",
-            get(clients::show).delete(clients::delete),
-        )
-        .route("/api/v1/clients/{id}/rotate-secret", post(clients::rotate))
-        .route(
-            "/api/v1/settings",
-            get(settings::list).patch(settings::update),
-        )
-        .route("/api/v1/audit", get(audit_log::list))
-        .route("/api/v1/api-keys", get(keys::list).post(keys::create))
-        .route("/api/v1/api-keys/{id}", axum::routing::delete(keys::revoke))
+/// The name of the security scheme every authenticated route names.
+pub const API_KEY_SCHEME: &str = "api_key";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Latchkey REST API",
+        description = "Administer Latchkey: users, groups, custom claims, OIDC clients, API keys \
+                       and the audit log. Authenticate with an API key: `Authorization: Bearer lk_…`. \
+                       A key acts with its owner's rights: an administrator's key can administer, \
+                       anyone else's key sees only its owner. Errors are RFC 9457 problems \
+                       (`application/problem+json`); invalid input is a 422 whose `errors` object \
+                       names each field."
+    ),
+    modifiers(&ApiKeyScheme),
+    tags(
+        (name = "me", description = "The key's owner"),
+        (name = "users", description = "Users and their custom claims (administrators)"),
+        (name = "groups", description = "Groups, memberships and group claims (administrators)"),
+        (name = "clients", description = "OIDC clients (administrators)"),
+        (name = "api-keys", description = "API keys"),
+        (name = "settings", description = "Runtime settings (administrators)"),
+        (name = "audit", description = "The audit log"),
+        (name = "meta", description = "This document")
+    )
+)]
+struct ApiDoc;
+
+struct ApiKeyScheme;
+
+impl utoipa::Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            API_KEY_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("lk_…")
+                    .description(Some(
+                        "An API key made in the admin console (`/admin/api-keys`) or with \
+                         `latchkey api-keys create`",
+                    ))
+                    .build(),
+            ),
+        );
+    }
 }
 
-/// An RFC 9457 problem.
-#[derive(Debug, Serialize)]
+/// The route table of `/api/v1`: every route is registered here, once, with its
+/// OpenAPI operation, so the router and the document cannot disagree. (A test checks
+/// that no `/api/v1` path is served from anywhere else.)
+fn router_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(users::me))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::show, users::update, users::delete))
+        .routes(routes!(groups::put_user_claim, groups::delete_user_claim))
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::show, groups::update, groups::delete))
+        .routes(routes!(groups::add_member, groups::remove_member))
+        .routes(routes!(groups::put_group_claim, groups::delete_group_claim))
+        .routes(routes!(clients::list, clients::create))
+        .routes(routes!(clients::show, clients::update, clients::delete))
+        .routes(routes!(clients::rotate))
+        .routes(routes!(settings::list, settings::update))
+        .routes(routes!(audit_log::list))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::reference))
+        .split_for_parts()
+}
+
+pub fn routes() -> Router<AppState> {
+    router_and_document().0
+}
+
+/// The OpenAPI 3.1 document of `/api/v1`, made from the same table as the router.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(|| router_and_document().1)
+}
+
+/// An RFC 9457 problem. `errors` maps each invalid field to what is wrong with it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "about:blank", "title": "Invalid input", "status": 422,
+    "detail": "username: must be 1–64 characters", "errors": {"username": "must be 1–64 characters"}
+}))]
 pub struct Problem {
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     kind: &'static str,
+    #[schema(value_type = String)]
     title: &'static str,
     status: u16,
     detail: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(required = false)]
     errors: BTreeMap<String, String>,
 }
 
@@ -103,6 +160,10 @@ impl Problem {
     }
     pub fn not_found() -> Problem {
         Problem::new(StatusCode::NOT_FOUND, "Not Found", "no such resource")
+    }
+    /// The field an invalid-input problem is about.
+    pub fn field(&self) -> Option<&str> {
+        self.errors.keys().next().map(String::as_str)
     }
 }
 
@@ -229,5 +290,41 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
                 e.body_text(),
             )),
         }
+    }
+}
+
+/// A query string that does not parse is a problem too: 422 naming the parameter whose
+/// value is wrong, or 400 when no single parameter is to blame.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let error = match serde_urlencoded::from_str(query) {
+            Ok(v) => return Ok(ApiQuery(v)),
+            Err(e) => e,
+        };
+        // serde_urlencoded does not say which parameter failed; every parameter of our
+        // queries is optional, so the one that fails on its own is the culprit.
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+        for (name, value) in &pairs {
+            let alone = serde_urlencoded::to_string([(name, value)]).unwrap_or_default();
+            if let Err(e) = serde_urlencoded::from_str::<T>(&alone) {
+                let mut p = Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid input",
+                    format!("{name}: {e}"),
+                );
+                p.errors.insert(name.clone(), e.to_string());
+                return Err(p);
+            }
+        }
+        Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            format!("the query string does not parse: {error}"),
+        ))
     }
 }

@@ -2,35 +2,69 @@
 //! update, delete. Administrators only, except a user reading themself (`/me`).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
-use super::{Body, Caller, Problem};
+use super::{ApiQuery, Body, Caller, Problem};
 use crate::app::AppState;
 use crate::audit;
-use crate::domain::user::{NewUser, check_locale, normalize_email, normalize_username};
+use crate::domain::user::{NewUser, User, check_locale, normalize_email, normalize_username};
 use crate::store::UserUpdate;
 
-pub async fn me(caller: Caller) -> Json<Value> {
-    Json(json!(caller.user))
+/// The key's owner.
+#[utoipa::path(
+    get, path = "/api/v1/me", tag = "me",
+    operation_id = "me",
+    responses(
+        (status = 200, description = "The user the key belongs to", body = User),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn me(caller: Caller) -> Json<User> {
+    Json(caller.user)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Start of a username, email, first, last or display name (case-insensitive).
     search: Option<String>,
     /// The `next` value of the previous page.
     after: Option<String>,
+    /// At most this many users (1–500, default 50).
     limit: Option<i64>,
 }
 
+/// A page of users, by username; `next` is the `after` of the next page.
+#[derive(Serialize, ToSchema)]
+pub struct UserPage {
+    items: Vec<User>,
+    next: Option<String>,
+}
+
+/// List or search users.
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "users",
+    operation_id = "list_users",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of users, by username", body = UserPage),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, Problem> {
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<UserPage>, Problem> {
     caller.require_admin()?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let users = state
@@ -44,10 +78,13 @@ pub async fn list(
     let next = (users.len() as i64 == limit)
         .then(|| users.last().map(|u| u.username.clone()))
         .flatten();
-    Ok(Json(json!({ "items": users, "next": next })))
+    Ok(Json(UserPage { items: users, next }))
 }
 
-#[derive(Deserialize)]
+/// A new user. Only `username` is required; the display name defaults to the name.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "bob", "email": "bob@example.org", "first_name": "Bob"}))]
 pub struct CreateUser {
     username: String,
     email: Option<String>,
@@ -61,9 +98,25 @@ pub struct CreateUser {
     is_admin: bool,
     #[serde(default)]
     email_verified: bool,
+    /// A BCP 47 language tag, e.g. `de-CH`.
     locale: Option<String>,
 }
 
+/// Create a user.
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "users",
+    operation_id = "create_user",
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "Created", body = User),
+        (status = 400, description = "The body is not JSON of this shape", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The username or email is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,17 +140,30 @@ pub async fn create(
         "user.created",
         &caller.origin,
         Some(&user.id),
-        json!({"username": user.username, "is_admin": user.is_admin, "via": "api"}),
+        json!({"username": user.username, "is_admin": user.is_admin, "via": "api", "after": user}),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(json!(user))))
+    Ok((StatusCode::CREATED, Json(user)))
 }
 
+/// Read a user (any user may read themself).
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}", tag = "users",
+    operation_id = "show_user",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another user, and the key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<User>, Problem> {
     if id != caller.user.id {
         caller.require_admin()?;
     }
@@ -106,11 +172,13 @@ pub async fn show(
         .user_by_id(&id)
         .await?
         .ok_or_else(Problem::not_found)?;
-    Ok(Json(json!(user)))
+    Ok(Json(user))
 }
 
-#[derive(Deserialize)]
+/// Fields to change; those left out stay as they are.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"display_name": "Bob B.", "disabled": false}))]
 pub struct PatchUser {
     username: Option<String>,
     email: Option<String>,
@@ -120,15 +188,33 @@ pub struct PatchUser {
     display_name: Option<String>,
     is_admin: Option<bool>,
     locale: Option<String>,
+    /// `true` disables the user and ends all their sessions.
     disabled: Option<bool>,
 }
 
+/// Change a user.
+#[utoipa::path(
+    patch, path = "/api/v1/users/{id}", tag = "users",
+    operation_id = "update_user",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = PatchUser,
+    responses(
+        (status = 200, description = "The user as changed", body = User),
+        (status = 400, description = "The body is not JSON of this shape", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The username or email is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; nothing was changed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Body(body): Body<PatchUser>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<User>, Problem> {
     caller.require_admin()?;
     let before = state
         .store
@@ -174,9 +260,23 @@ pub async fn update(
         json!({"before": before, "after": user}),
     )
     .await?;
-    Ok(Json(json!(user)))
+    Ok(Json(user))
 }
 
+/// Delete a user, with their sessions, passkeys, keys and tokens.
+#[utoipa::path(
+    delete, path = "/api/v1/users/{id}", tag = "users",
+    operation_id = "delete_user",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The key's owner cannot delete themself", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -197,7 +297,7 @@ pub async fn delete(
         "user.deleted",
         &caller.origin,
         Some(&id),
-        json!({"username": user.username}),
+        json!({"before": user}),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

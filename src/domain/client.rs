@@ -6,7 +6,7 @@ use url::Url;
 use super::Invalid;
 
 /// A registered client as stored (secrets only as hashes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Client {
     pub id: String,
     pub name: String,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::Invalid;
 
 /// A group as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Group {
     pub id: String,
     /// Machine name, used in the `groups` claim and LDAP `cn`.

@@ -1,5 +1,5 @@
-//! Registering clients: validation, ids and secrets. Shared by the CLI and (later)
-//! the admin console and API.
+//! Registering and changing clients: validation, ids and secrets. Shared by the CLI,
+//! the admin console and the API, so every way in follows the same rules.
 
 use crate::crypto::random_token;
 use crate::domain::Invalid;
@@ -41,30 +41,37 @@ fn new_secret() -> (String, String) {
     (token.expose().to_string(), token.hash())
 }
 
-/// Check a spec, store the client, and return it with its secret (None when public).
-pub async fn register(
-    store: &Store,
-    spec: ClientSpec,
-) -> Result<(Client, Option<String>), RegistrationError> {
+/// A spec that passed every rule, with group names resolved to ids.
+struct Checked {
+    name: String,
+    signing_alg: String,
+    access_token_ttl: i64,
+    refresh_token_ttl: i64,
+    launch_url: Option<String>,
+    group_ids: Vec<String>,
+}
+
+/// Every rule a client's settings must follow; `Invalid::field` names the API field.
+async fn check(store: &Store, spec: &ClientSpec) -> Result<Checked, RegistrationError> {
     let name = spec.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(Invalid::new("name", "must be 1–100 characters").into());
     }
     if spec.redirect_uris.is_empty() {
-        return Err(Invalid::new("redirect_uri", "at least one is required").into());
+        return Err(Invalid::new("redirect_uris", "at least one is required").into());
     }
-    for uri in spec
-        .redirect_uris
-        .iter()
-        .chain(&spec.post_logout_redirect_uris)
-    {
-        check_redirect_uri(uri)?;
+    for uri in &spec.redirect_uris {
+        check_redirect_uri(uri).map_err(|e| Invalid::new("redirect_uris", e.message))?;
     }
-    let alg = spec.signing_alg.unwrap_or_else(|| "RS256".into());
-    if !SIGNING_ALGS.contains(&alg.as_str()) {
+    for uri in &spec.post_logout_redirect_uris {
+        check_redirect_uri(uri)
+            .map_err(|e| Invalid::new("post_logout_redirect_uris", e.message))?;
+    }
+    let signing_alg = spec.signing_alg.clone().unwrap_or_else(|| "RS256".into());
+    if !SIGNING_ALGS.contains(&signing_alg.as_str()) {
         return Err(Invalid::new(
             "signing_alg",
-            format!("`{alg}` is not one of RS256, ES256, EdDSA"),
+            format!("`{signing_alg}` is not one of RS256, ES256, EdDSA"),
         )
         .into());
     }
@@ -80,14 +87,47 @@ pub async fn register(
         )
         .into());
     }
+    let launch_url = match spec.launch_url.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(u) => Some(check_launch_url(u)?),
+    };
     let mut group_ids = Vec::new();
     for g in &spec.allowed_groups {
         let group = store
             .group_by_name(g)
             .await?
-            .ok_or_else(|| Invalid::new("allowed_group", format!("no group named `{g}`")))?;
-        group_ids.push(group.id);
+            .ok_or_else(|| Invalid::new("allowed_groups", format!("no group named `{g}`")))?;
+        if !group_ids.contains(&group.id) {
+            group_ids.push(group.id);
+        }
     }
+    Ok(Checked {
+        name,
+        signing_alg,
+        access_token_ttl,
+        refresh_token_ttl,
+        launch_url,
+        group_ids,
+    })
+}
+
+/// The address "My apps" opens: an absolute http(s) URL.
+fn check_launch_url(text: &str) -> Result<String, Invalid> {
+    match url::Url::parse(text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(text.to_string()),
+        _ => Err(Invalid::new(
+            "launch_url",
+            format!("`{text}` is not an absolute http(s) URL"),
+        )),
+    }
+}
+
+/// Check a spec, store the client, and return it with its secret (None when public).
+pub async fn register(
+    store: &Store,
+    spec: ClientSpec,
+) -> Result<(Client, Option<String>), RegistrationError> {
+    let checked = check(store, &spec).await?;
     let (secret, secret_hash) = if spec.public {
         (None, None)
     } else {
@@ -97,7 +137,7 @@ pub async fn register(
     let t = now();
     let client = Client {
         id: new_id(),
-        name,
+        name: checked.name,
         secret_hash,
         previous_secret_hash: None,
         previous_secret_expires_at: None,
@@ -106,13 +146,13 @@ pub async fn register(
         post_logout_redirect_uris: spec.post_logout_redirect_uris,
         require_pkce: spec.require_pkce,
         allow_plain_pkce: spec.allow_plain_pkce,
-        signing_alg: alg,
-        access_token_ttl,
-        refresh_token_ttl,
+        signing_alg: checked.signing_alg,
+        access_token_ttl: checked.access_token_ttl,
+        refresh_token_ttl: checked.refresh_token_ttl,
         skip_consent: spec.skip_consent,
         always_refresh: spec.always_refresh,
-        launch_url: spec.launch_url,
-        allowed_groups: group_ids,
+        launch_url: checked.launch_url,
+        allowed_groups: checked.group_ids,
         created_at: t,
         updated_at: t,
     };
@@ -122,6 +162,99 @@ pub async fn register(
         .await?
         .ok_or(StoreError::NotFound)?;
     Ok((stored, secret))
+}
+
+/// The spec a registered client has now: the starting point of an edit.
+pub fn spec_of(client: &Client) -> ClientSpec {
+    ClientSpec {
+        name: client.name.clone(),
+        redirect_uris: client.redirect_uris.clone(),
+        post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+        public: client.is_public,
+        require_pkce: client.require_pkce,
+        allow_plain_pkce: client.allow_plain_pkce,
+        signing_alg: Some(client.signing_alg.clone()),
+        access_token_ttl: Some(client.access_token_ttl),
+        refresh_token_ttl: Some(client.refresh_token_ttl),
+        skip_consent: client.skip_consent,
+        always_refresh: client.always_refresh,
+        launch_url: client.launch_url.clone(),
+        allowed_groups: client.allowed_groups.clone(),
+    }
+}
+
+/// A client before and after an edit; `secret` is set (shown once) when a public
+/// client became confidential and so got its first secret.
+pub struct Updated {
+    pub before: Client,
+    pub after: Client,
+    pub secret: Option<String>,
+}
+
+/// Replace a client's settings with `spec`, checked by the same rules as `register`,
+/// in one transaction. Becoming public drops the secrets; becoming confidential makes one.
+/// The caller must forget the client in the token endpoint's cache.
+pub async fn update(
+    store: &Store,
+    id: &str,
+    spec: ClientSpec,
+) -> Result<Updated, RegistrationError> {
+    let before = store.client_by_id(id).await?.ok_or(StoreError::NotFound)?;
+    let checked = check(store, &spec).await?;
+    let mut next = before.clone();
+    let mut secret = None;
+    if spec.public {
+        next.secret_hash = None;
+        next.previous_secret_hash = None;
+        next.previous_secret_expires_at = None;
+    } else if before.is_public || before.secret_hash.is_none() {
+        let (s, h) = new_secret();
+        next.secret_hash = Some(h);
+        secret = Some(s);
+    }
+    next.name = checked.name;
+    next.is_public = spec.public;
+    next.redirect_uris = spec.redirect_uris;
+    next.post_logout_redirect_uris = spec.post_logout_redirect_uris;
+    next.require_pkce = spec.require_pkce;
+    next.allow_plain_pkce = spec.allow_plain_pkce;
+    next.signing_alg = checked.signing_alg;
+    next.access_token_ttl = checked.access_token_ttl;
+    next.refresh_token_ttl = checked.refresh_token_ttl;
+    next.skip_consent = spec.skip_consent;
+    next.always_refresh = spec.always_refresh;
+    next.launch_url = checked.launch_url;
+    next.allowed_groups = checked.group_ids;
+    store.update_client(&next).await?;
+    let after = store.client_by_id(id).await?.ok_or(StoreError::NotFound)?;
+    Ok(Updated {
+        before,
+        after,
+        secret,
+    })
+}
+
+/// The settings that differ between two versions of a client, as
+/// `{"before": {field: old, …}, "after": {field: new, …}}` for the audit log (no
+/// secrets: the serialised client holds none).
+pub fn changes(before: &Client, after: &Client) -> serde_json::Value {
+    let (serde_json::Value::Object(b), serde_json::Value::Object(a)) =
+        (serde_json::json!(before), serde_json::json!(after))
+    else {
+        return serde_json::json!({});
+    };
+    let (mut old, mut new) = (serde_json::Map::new(), serde_json::Map::new());
+    for (key, value) in a {
+        if key == "updated_at" {
+            continue;
+        }
+        let was = b.get(&key).cloned().unwrap_or(serde_json::Value::Null);
+        if was != value {
+            old.insert(key.clone(), was);
+            new.insert(key, value);
+        }
+    }
+    serde_json::json!({"before": old, "after": new})
 }
 
 /// Give a confidential client a new secret; the old one works for another day.

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, new_id, now};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: String,
     pub user_id: String,

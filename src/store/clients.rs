@@ -88,6 +88,60 @@ impl Store {
         Ok(())
     }
 
+    /// Replace every setting of a client and its allowed groups (by group id) in one
+    /// transaction: nothing is half-saved. The id and creation time stay.
+    pub async fn update_client(&self, c: &Client) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let done = sqlx::query(
+            "UPDATE oidc_clients SET name = $2, secret_hash = $3, previous_secret_hash = $4, \
+             previous_secret_expires_at = $5, is_public = $6, redirect_uris = $7, post_logout_redirect_uris = $8, \
+             require_pkce = $9, allow_plain_pkce = $10, signing_alg = $11, access_token_ttl = $12, \
+             refresh_token_ttl = $13, skip_consent = $14, always_refresh = $15, launch_url = $16, updated_at = $17 \
+             WHERE id = $1",
+        )
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.secret_hash)
+        .bind(&c.previous_secret_hash)
+        .bind(c.previous_secret_expires_at)
+        .bind(flag(c.is_public))
+        .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
+        .bind(serde_json::to_string(&c.post_logout_redirect_uris).unwrap_or_default())
+        .bind(flag(c.require_pkce))
+        .bind(flag(c.allow_plain_pkce))
+        .bind(&c.signing_alg)
+        .bind(c.access_token_ttl)
+        .bind(c.refresh_token_ttl)
+        .bind(flag(c.skip_consent))
+        .bind(flag(c.always_refresh))
+        .bind(&c.launch_url)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM oidc_client_groups WHERE client_id = $1")
+            .bind(&c.id)
+            .execute(&mut *tx)
+            .await?;
+        for group_id in &c.allowed_groups {
+            sqlx::query("INSERT INTO oidc_client_groups (client_id, group_id) VALUES ($1, $2)")
+                .bind(&c.id)
+                .bind(group_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                        StoreError::NotFound
+                    }
+                    _ => StoreError::Database(e),
+                })?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A client with its allowed groups (as group names).
     pub async fn client_by_id(&self, id: &str) -> Result<Option<Client>, StoreError> {
         let Some(row) = sqlx::query(concat!(

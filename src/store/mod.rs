@@ -31,7 +31,7 @@ use sqlx::{AnyPool, Executor};
 use crate::config::DatabaseUrl;
 
 pub use api_keys::ApiKey;
-pub use audit::{AuditFilter, AuditRecord, NewAuditRecord};
+pub use audit::{AUDIT_PAGE_MAX, AuditFilter, AuditRecord, NewAuditRecord};
 pub use claims::ClaimOwner;
 pub use credentials::UserCredentials;
 pub use grants::{AccessRecord, CodeGrant, Redemption, RefreshGrant};

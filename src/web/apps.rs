@@ -157,6 +157,8 @@ fn describe(event: &str, details: &serde_json::Value) -> String {
         "oidc.consent.declined" => format!("Declined an application ({client})"),
         "oidc.authorize.denied" => format!("An application was refused ({client})"),
         "user.signed_up" => "Created this account".into(),
+        "api_key.created" => "An API key was made".into(),
+        "api_key.revoked" => "An API key was revoked".into(),
         "user.picture.updated" => "Changed the profile picture".into(),
         "user.picture.removed" => "Removed the profile picture".into(),
         other => other.replace(['.', '_'], " "),

@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/static/webauthn.js", get(static_js))
         .route("/static/form_post.js", get(static_form_post_js))
         .route("/static/logo.svg", get(static_logo))
+        .route("/static/copy.js", get(static_copy_js))
         .route("/setup", get(setup::form).post(setup::create_admin))
         .route("/setup/credential", get(setup::credential))
         .route("/signup", get(signup::form).post(signup::create))
@@ -336,5 +337,15 @@ async fn static_form_post_js() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("static/form_post.js"),
+    )
+}
+
+async fn static_copy_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("static/copy.js"),
     )
 }

@@ -1,6 +1,8 @@
 //! The admin console over HTTP: only administrators get in, every form needs its CSRF
 //! token, validation errors save nothing, and every change is an audit event.
 
+mod api_keys;
+mod audit_log;
 mod clients;
 mod groups;
 mod invites;
@@ -122,6 +124,8 @@ pub struct Snapshot {
     sessions: usize,
     admin_events: Vec<String>,
     links: usize,
+    /// Each key's id and whether it is revoked.
+    api_keys: Vec<(String, bool)>,
 }
 
 /// An admin, another user with a session, a passkey and TOTP, a group with that
@@ -134,6 +138,7 @@ pub struct World {
     pub group: Group,
     pub client: Client,
     pub passkey_id: String,
+    pub api_key_id: String,
 }
 
 impl World {
@@ -171,6 +176,15 @@ impl World {
         })
         .await
         .unwrap();
+        let (api_key, _) = latchkey::api::issue_api_key(
+            s,
+            &target.id,
+            "tina-script",
+            3600,
+            &latchkey::audit::Origin::cli(),
+        )
+        .await
+        .unwrap();
         let secret = latchkey::auth::totp::new_secret();
         let state = &server.running().state;
         let sealed = state
@@ -188,6 +202,7 @@ impl World {
             group,
             client,
             passkey_id,
+            api_key_id: api_key.id,
         }
     }
 
@@ -216,6 +231,13 @@ impl World {
                 .filter(|e| e != "admin.access_denied")
                 .collect(),
             links: audit(&self.server, "auth.login_link.created").await.len(),
+            api_keys: s
+                .list_api_keys(None)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|k| (k.id, k.revoked_at.is_some()))
+                .collect(),
         }
     }
 
@@ -236,6 +258,11 @@ impl World {
             "/admin/clients/new".into(),
             format!("/admin/clients/{c}"),
             format!("/admin/clients/{c}/delete"),
+            "/admin/api-keys".into(),
+            format!("/admin/api-keys/{}/revoke", self.api_key_id),
+            "/admin/audit".into(),
+            "/admin/audit?event=auth.login.succeeded&user=tina".into(),
+            "/admin/audit.csv".into(),
         ]
     }
 
@@ -292,8 +319,27 @@ impl World {
                     ("redirect_uris", "https://evil.example/cb".into()),
                 ],
             ),
+            (
+                format!("/admin/clients/{c}"),
+                vec![
+                    ("name", "Evil".into()),
+                    ("redirect_uris", "https://evil.example/cb".into()),
+                ],
+            ),
             (format!("/admin/clients/{c}/rotate-secret"), vec![]),
             (format!("/admin/clients/{c}/delete"), vec![]),
+            (
+                "/admin/api-keys".into(),
+                vec![
+                    ("name", "backdoor".into()),
+                    ("owner", "root".into()),
+                    ("expires_in", "730d".into()),
+                ],
+            ),
+            (
+                format!("/admin/api-keys/{}/revoke", self.api_key_id),
+                vec![],
+            ),
         ]
     }
 }

@@ -11,9 +11,11 @@ use serde_json::json;
 use super::{AdminSession, ConfirmPage, CsrfForm, FieldError, Flash, error_for, gone, not_found};
 use crate::app::AppState;
 use crate::audit;
-use crate::domain::client::{Client, SIGNING_ALGS, check_redirect_uri};
+use crate::domain::client::{Client, SIGNING_ALGS};
 use crate::http::ClientInfo;
-use crate::oidc::registration::{ClientSpec, RegistrationError, register};
+use crate::oidc::registration::{
+    ClientSpec, RegistrationError, changes, register, update as update_client,
+};
 use crate::store::StoreError;
 use crate::web::security::when;
 use crate::web::{Chrome, WebError, see_other};
@@ -48,17 +50,24 @@ pub async fn list(
     ))
 }
 
-/// The new-client form as typed. Built from the raw pairs, because the allowed
-/// groups are one checkbox each under the same name.
+/// The client form (new and edit) as typed. Built from the raw pairs, because the
+/// allowed groups are one checkbox each under the same name.
 #[derive(Default)]
 pub struct ClientForm {
     csrf: Option<String>,
     name: String,
     redirect_uris: String,
     post_logout_redirect_uris: String,
+    launch_url: String,
     public: bool,
+    require_pkce: bool,
+    allow_plain_pkce: bool,
     signing_alg: String,
+    /// Lifetimes as typed: `15m`, `1h`, `30d`, or seconds; empty means the default.
+    access_token_ttl: String,
+    refresh_token_ttl: String,
     skip_consent: bool,
+    always_refresh: bool,
     allowed_groups: Vec<String>,
 }
 
@@ -71,14 +80,40 @@ impl ClientForm {
                 "name" => form.name = value,
                 "redirect_uris" => form.redirect_uris = value,
                 "post_logout_redirect_uris" => form.post_logout_redirect_uris = value,
+                "launch_url" => form.launch_url = value,
                 "public" => form.public = !value.is_empty(),
+                "require_pkce" => form.require_pkce = !value.is_empty(),
+                "allow_plain_pkce" => form.allow_plain_pkce = !value.is_empty(),
                 "signing_alg" => form.signing_alg = value,
+                "access_token_ttl" => form.access_token_ttl = value,
+                "refresh_token_ttl" => form.refresh_token_ttl = value,
                 "skip_consent" => form.skip_consent = !value.is_empty(),
+                "always_refresh" => form.always_refresh = !value.is_empty(),
                 "allowed_group" => form.allowed_groups.push(value),
                 _ => {}
             }
         }
         form
+    }
+
+    /// The form filled with a client's current settings.
+    fn of(client: &Client) -> ClientForm {
+        ClientForm {
+            csrf: None,
+            name: client.name.clone(),
+            redirect_uris: client.redirect_uris.join("\n"),
+            post_logout_redirect_uris: client.post_logout_redirect_uris.join("\n"),
+            launch_url: client.launch_url.clone().unwrap_or_default(),
+            public: client.is_public,
+            require_pkce: client.require_pkce,
+            allow_plain_pkce: client.allow_plain_pkce,
+            signing_alg: client.signing_alg.clone(),
+            access_token_ttl: lifetime(client.access_token_ttl),
+            refresh_token_ttl: lifetime(client.refresh_token_ttl),
+            skip_consent: client.skip_consent,
+            always_refresh: client.always_refresh,
+            allowed_groups: client.allowed_groups.clone(),
+        }
     }
 
     /// One URI per line; blank lines do not count.
@@ -90,23 +125,38 @@ impl ClientForm {
             .collect()
     }
 
-    fn spec(&self) -> Result<ClientSpec, FieldError> {
-        let post_logout = Self::lines(&self.post_logout_redirect_uris);
-        for uri in &post_logout {
-            check_redirect_uri(uri).map_err(|e| FieldError {
-                field: "post_logout_redirect_uris",
-                message: e.message,
-            })?;
+    /// `1h`, `30days`, `90` (seconds); empty is the default.
+    fn seconds(field: &'static str, text: &str) -> Result<Option<i64>, FieldError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
         }
+        if let Ok(n) = text.parse::<i64>() {
+            return Ok(Some(n));
+        }
+        humantime::parse_duration(text)
+            .map(|d| Some(d.as_secs().min(i64::MAX as u64) as i64))
+            .map_err(|_| FieldError {
+                field,
+                message: format!("`{text}` is not a duration such as 15m, 1h or 30d"),
+            })
+    }
+
+    fn spec(&self) -> Result<ClientSpec, FieldError> {
         Ok(ClientSpec {
             name: self.name.clone(),
             redirect_uris: Self::lines(&self.redirect_uris),
-            post_logout_redirect_uris: post_logout,
+            post_logout_redirect_uris: Self::lines(&self.post_logout_redirect_uris),
             public: self.public,
+            require_pkce: self.require_pkce,
+            allow_plain_pkce: self.allow_plain_pkce,
             signing_alg: Some(self.signing_alg.clone()).filter(|a| !a.is_empty()),
+            access_token_ttl: Self::seconds("access_token_ttl", &self.access_token_ttl)?,
+            refresh_token_ttl: Self::seconds("refresh_token_ttl", &self.refresh_token_ttl)?,
             skip_consent: self.skip_consent,
+            always_refresh: self.always_refresh,
+            launch_url: Some(self.launch_url.trim().to_string()).filter(|u| !u.is_empty()),
             allowed_groups: self.allowed_groups.clone(),
-            ..ClientSpec::default()
         })
     }
 
@@ -142,15 +192,8 @@ impl NewClientPage<'_> {
     }
 }
 
-async fn render_new(
-    state: &AppState,
-    headers: &HeaderMap,
-    admin: &AdminSession,
-    form: &ClientForm,
-    error: Option<FieldError>,
-    status: StatusCode,
-) -> Result<Response, WebError> {
-    let groups = state
+async fn group_choices(state: &AppState, form: &ClientForm) -> Result<Vec<GroupChoice>, WebError> {
+    Ok(state
         .store
         .list_groups()
         .await?
@@ -160,7 +203,18 @@ async fn render_new(
             name: g.name,
             display_name: g.display_name,
         })
-        .collect();
+        .collect())
+}
+
+async fn render_new(
+    state: &AppState,
+    headers: &HeaderMap,
+    admin: &AdminSession,
+    form: &ClientForm,
+    error: Option<FieldError>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let groups = group_choices(state, form).await?;
     let page = admin.page(state, headers);
     Ok(page.render(
         status,
@@ -237,16 +291,7 @@ pub async fn create(
     let (client, secret) = match register(&state.store, spec).await {
         Ok(done) => done,
         Err(RegistrationError::Invalid(e)) => {
-            let field = match e.field {
-                "redirect_uri" => "redirect_uris",
-                "allowed_group" => "allowed_groups",
-                other => other,
-            };
-            let e = FieldError {
-                field,
-                message: e.message,
-            };
-            return render_new(&state, &headers, &admin, &form, Some(e), status).await;
+            return render_new(&state, &headers, &admin, &form, Some(e.into()), status).await;
         }
         Err(RegistrationError::Store(e)) => return Err(e.into()),
     };
@@ -255,12 +300,7 @@ pub async fn create(
         "admin.client.created",
         &admin.origin(&state, &headers, &info),
         Some(&client.id),
-        json!({
-            "name": client.name, "public": client.is_public, "redirect_uris": client.redirect_uris,
-            "post_logout_redirect_uris": client.post_logout_redirect_uris,
-            "signing_alg": client.signing_alg, "skip_consent": client.skip_consent,
-            "allowed_groups": client.allowed_groups,
-        }),
+        json!({"client_id": client.id, "name": client.name, "after": client}),
     )
     .await?;
     Ok(secret_page(
@@ -286,6 +326,16 @@ struct ClientPage<'a> {
     access_ttl: String,
     refresh_ttl: String,
     previous_secret_until: Option<String>,
+    form: &'a ClientForm,
+    algs: &'static [&'static str],
+    groups: Vec<GroupChoice>,
+    error: Option<FieldError>,
+}
+
+impl ClientPage<'_> {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        error_for(&self.error, field)
+    }
 }
 
 /// `3600` as `1h`, `2592000` as `30days`.
@@ -293,19 +343,21 @@ fn lifetime(seconds: i64) -> String {
     humantime::format_duration(std::time::Duration::from_secs(seconds.max(0) as u64)).to_string()
 }
 
-pub async fn detail(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    admin: AdminSession,
-    Path(id): Path<String>,
-    Query(flash): Query<Flash>,
+#[allow(clippy::too_many_arguments)]
+async fn render_detail(
+    state: &AppState,
+    headers: &HeaderMap,
+    admin: &AdminSession,
+    client: &Client,
+    flash: &Flash,
+    form: &ClientForm,
+    error: Option<FieldError>,
+    status: StatusCode,
 ) -> Result<Response, WebError> {
-    let Some(client) = state.store.client_by_id(&id).await? else {
-        return Ok(not_found());
-    };
-    let page = admin.page(&state, &headers);
+    let groups = group_choices(state, form).await?;
+    let page = admin.page(state, headers);
     Ok(page.render(
-        StatusCode::OK,
+        status,
         &ClientPage {
             chrome: &page.chrome,
             section: "clients",
@@ -322,8 +374,103 @@ pub async fn detail(
                 .previous_secret_expires_at
                 .filter(|t| *t > crate::store::now())
                 .map(when),
-            client: &client,
+            client,
+            form,
+            algs: SIGNING_ALGS,
+            groups,
+            error,
         },
+    ))
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    admin: AdminSession,
+    Path(id): Path<String>,
+    Query(flash): Query<Flash>,
+) -> Result<Response, WebError> {
+    let Some(client) = state.store.client_by_id(&id).await? else {
+        return Ok(not_found());
+    };
+    let form = ClientForm::of(&client);
+    render_detail(
+        &state,
+        &headers,
+        &admin,
+        &client,
+        &flash,
+        &form,
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// Save the edit form: every field is checked first, then all of it is saved in one
+/// transaction, or nothing. A client made confidential gets a secret, shown once.
+pub async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    info: ClientInfo,
+    admin: AdminSession,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = ClientForm::from_pairs(pairs);
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
+    let Some(client) = state.store.client_by_id(&id).await? else {
+        return Ok(gone("/admin/clients"));
+    };
+    let no_flash = Flash::default();
+    let invalid = |e: FieldError| {
+        render_detail(
+            &state,
+            &headers,
+            &admin,
+            &client,
+            &no_flash,
+            &form,
+            Some(e),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+    };
+    let spec = match form.spec() {
+        Ok(s) => s,
+        Err(e) => return invalid(e).await,
+    };
+    let updated = match update_client(&state.store, &id, spec).await {
+        Ok(u) => u,
+        Err(RegistrationError::Invalid(e)) => return invalid(e.into()).await,
+        Err(RegistrationError::Store(StoreError::NotFound)) => return Ok(gone("/admin/clients")),
+        Err(RegistrationError::Store(e)) => return Err(e.into()),
+    };
+    // The token endpoint caches clients: the change must count at once.
+    state.clients.forget(&id);
+    let mut details = changes(&updated.before, &updated.after);
+    details["client_id"] = json!(id);
+    details["secret_created"] = json!(updated.secret.is_some());
+    audit::record(
+        &state.store,
+        "admin.client.updated",
+        &admin.origin(&state, &headers, &info),
+        Some(&id),
+        details,
+    )
+    .await?;
+    if let Some(secret) = updated.secret {
+        return Ok(secret_page(
+            &state,
+            &headers,
+            &admin,
+            "Client secret",
+            &updated.after,
+            Some(&secret),
+        ));
+    }
+    Ok(see_other(
+        &format!("/admin/clients/{id}?done=client_updated"),
+        [],
     ))
 }
 
@@ -354,7 +501,7 @@ pub async fn rotate_secret(
         "admin.client.secret_rotated",
         &admin.origin(&state, &headers, &info),
         Some(&id),
-        json!({"name": client.name}),
+        json!({"client_id": id, "name": client.name}),
     )
     .await?;
     Ok(secret_page(
@@ -415,7 +562,7 @@ pub async fn delete(
         "admin.client.deleted",
         &admin.origin(&state, &headers, &info),
         Some(&id),
-        json!({"name": client.name}),
+        json!({"client_id": id, "name": client.name, "before": client}),
     )
     .await?;
     Ok(see_other("/admin/clients?done=client_deleted", []))

@@ -1,7 +1,10 @@
-//! The admin console under `/admin`: users, groups and OIDC clients. Every handler
-//! takes an [`AdminSession`], so nothing here is reachable from a non-admin session;
-//! every POST checks the CSRF token first, and every change is an audit event.
+//! The admin console under `/admin`: users, groups, OIDC clients, API keys and the
+//! audit log. Every handler takes an [`AdminSession`], so nothing here is reachable
+//! from a non-admin session; every POST checks the CSRF token first, and every change
+//! is an audit event.
 
+mod api_keys;
+mod audit_log;
 mod clients;
 mod groups;
 mod invites;
@@ -93,7 +96,10 @@ pub fn routes() -> Router<AppState> {
             "/admin/clients/new",
             get(clients::new_form).post(clients::create),
         )
-        .route("/admin/clients/{id}", get(clients::detail))
+        .route(
+            "/admin/clients/{id}",
+            get(clients::detail).post(clients::update),
+        )
         .route(
             "/admin/clients/{id}/rotate-secret",
             post(clients::rotate_secret),
@@ -102,6 +108,16 @@ pub fn routes() -> Router<AppState> {
             "/admin/clients/{id}/delete",
             get(clients::delete_confirm).post(clients::delete),
         )
+        .route(
+            "/admin/api-keys",
+            get(api_keys::list).post(api_keys::create),
+        )
+        .route(
+            "/admin/api-keys/{id}/revoke",
+            get(api_keys::revoke_confirm).post(api_keys::revoke),
+        )
+        .route("/admin/audit", get(audit_log::list))
+        .route("/admin/audit.csv", get(audit_log::export_csv))
 }
 
 /// Uploads may be a little larger than the largest picture accepted.
@@ -230,6 +246,8 @@ fn message(code: &str) -> Option<&'static str> {
         "logo_removed" => "The logo was removed.",
         "settings_saved" => "The settings were saved.",
         "client_deleted" => "The client was deleted; its tokens no longer work.",
+        "client_updated" => "The changes were saved; they count at once.",
+        "api_key_revoked" => "The API key was revoked; it no longer works.",
         _ => return None,
     })
 }

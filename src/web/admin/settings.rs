@@ -8,7 +8,6 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::json;
 
 use super::{AdminSession, Flash};
 use crate::app::AppState;
@@ -156,8 +155,8 @@ pub async fn update(
                     &state.store,
                     "admin.settings.updated",
                     &admin.origin(&state, &headers, &info),
-                    None,
-                    json!({ "changes": changed }),
+                    Some("settings"),
+                    crate::settings::audit_summary(&changed),
                 )
                 .await?;
             }

@@ -200,3 +200,111 @@ async fn a_public_client_has_no_secret_to_show_or_rotate() {
     );
     w.server.stop().await;
 }
+
+#[tokio::test]
+async fn the_client_page_edits_every_setting_or_nothing() {
+    let w = World::new().await;
+    let b = signed_in(&w.server, "root").await;
+    let path = format!("/admin/clients/{}", w.client.id);
+    let page = b.get(&path).await;
+    ok(&page, "client page with its form");
+    assert!(page.body.contains("name=\"name\" value=\"Wiki\""));
+    assert!(page.body.contains("name=\"access_token_ttl\" value=\"1h\""));
+    let before = w.store().client_by_id(&w.client.id).await.unwrap().unwrap();
+    let good = [
+        ("name", "Wiki (new)"),
+        (
+            "redirect_uris",
+            "https://wiki.example.org/cb\r\nhttps://wiki.example.org/cb2",
+        ),
+        ("post_logout_redirect_uris", "https://wiki.example.org/bye"),
+        ("launch_url", "https://wiki.example.org/"),
+        ("signing_alg", "EdDSA"),
+        ("access_token_ttl", "15m"),
+        ("refresh_token_ttl", "7d"),
+        ("require_pkce", "on"),
+        ("always_refresh", "on"),
+        ("allowed_group", "staff"),
+    ];
+    for (field, value, marker) in [
+        ("launch_url", "ftp://wiki.example.org/", "launch-error"),
+        ("access_token_ttl", "soon", "access-error"),
+        ("access_token_ttl", "2d", "access-error"),
+        ("refresh_token_ttl", "1m", "refresh-error"),
+        ("redirect_uris", "", "redirect-error"),
+        ("post_logout_redirect_uris", "data:x", "logout-error"),
+        ("signing_alg", "none", "alg-error"),
+        ("allowed_group", "ghosts", "groups-error"),
+        ("name", "", "name-error"),
+    ] {
+        let mut fields: Vec<(&str, &str)> =
+            good.iter().filter(|(k, _)| *k != field).copied().collect();
+        fields.push((field, value));
+        let page = b.submit(&path, &fields).await;
+        assert_eq!(page.status, 422, "{field}={value}");
+        assert_no_inline_script(&page.body);
+        assert!(
+            page.body.contains(&format!("id=\"{marker}\"")),
+            "{field}={value}"
+        );
+        assert!(page.body.contains("Nothing was saved"));
+        assert!(
+            page.body.contains("value=\"Wiki (new)\"") || field == "name",
+            "what was typed stays"
+        );
+    }
+    assert_eq!(
+        w.store().client_by_id(&w.client.id).await.unwrap().unwrap(),
+        before
+    );
+    assert!(audit(&w.server, "admin.client.updated").await.is_empty());
+
+    let res = b.submit(&path, &good).await;
+    assert_eq!(
+        res.location.as_deref(),
+        Some(format!("{path}?done=client_updated").as_str())
+    );
+    let after = w.store().client_by_id(&w.client.id).await.unwrap().unwrap();
+    assert_eq!(after.name, "Wiki (new)");
+    assert_eq!(after.redirect_uris.len(), 2);
+    assert_eq!(
+        after.launch_url.as_deref(),
+        Some("https://wiki.example.org/")
+    );
+    assert_eq!(
+        (
+            after.signing_alg.as_str(),
+            after.access_token_ttl,
+            after.refresh_token_ttl
+        ),
+        ("EdDSA", 900, 604_800)
+    );
+    assert!(after.require_pkce && after.always_refresh && !after.skip_consent);
+    assert_eq!(after.allowed_groups, ["staff"]);
+    assert_eq!(after.secret_hash, before.secret_hash, "the secret stays");
+    let events = audit(&w.server, "admin.client.updated").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].details["before"]["name"], "Wiki");
+    assert_eq!(events[0].details["before"]["access_token_ttl"], 3600);
+    assert_eq!(events[0].details["after"]["access_token_ttl"], 900);
+    assert_eq!(events[0].client_id.as_deref(), Some(w.client.id.as_str()));
+    let shown = b.get(&format!("{path}?done=client_updated")).await;
+    assert!(shown.body.contains("The changes were saved"));
+    assert!(shown.body.contains("access tokens 15m"));
+
+    // Public drops the secret; confidential again shows a new one, once.
+    let mut public: Vec<(&str, &str)> = good.to_vec();
+    public.push(("public", "on"));
+    b.submit(&path, &public).await;
+    let now_public = w.store().client_by_id(&w.client.id).await.unwrap().unwrap();
+    assert!(now_public.is_public && now_public.secret_hash.is_none());
+    let page = b.submit(&path, &good).await;
+    ok(&page, "secret page");
+    let secret = input_value(&page.body, "data-client-secret");
+    let confidential = w.store().client_by_id(&w.client.id).await.unwrap().unwrap();
+    assert_eq!(
+        confidential.secret_hash.as_deref(),
+        Some(latchkey::crypto::hash_secret(&secret).as_str())
+    );
+    w.server.stop().await;
+}

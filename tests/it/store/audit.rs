@@ -85,6 +85,56 @@ async fn audit_events_filter_and_page(store: &Store) {
         ..AuditFilter::default()
     };
     assert_eq!(store.list_audit(&window).await.unwrap().len(), 6);
+    let before_time = AuditFilter {
+        until: Some(created.created_at - 5),
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    assert!(store.list_audit(&before_time).await.unwrap().is_empty());
+
+    // A user: events they caused or that are about them. A client: named in details.
+    audit::record(
+        store,
+        "oidc.token.issued",
+        &Origin::default(),
+        Some("user-9"),
+        json!({"client_id": "client-1"}),
+    )
+    .await
+    .unwrap();
+    let about_user = AuditFilter {
+        user_id: Some("user-9".into()),
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    assert_eq!(store.list_audit(&about_user).await.unwrap().len(), 2);
+    let by_admin = AuditFilter {
+        user_id: Some("admin-1".into()),
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    assert_eq!(store.list_audit(&by_admin).await.unwrap().len(), 1);
+    let of_client = AuditFilter {
+        client_id: Some("client-1".into()),
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    let found = store.list_audit(&of_client).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].client_id.as_deref(), Some("client-1"));
+    let combined = AuditFilter {
+        event: Some("user.created".into()),
+        user_id: Some("user-9".into()),
+        client_id: Some("client-1".into()),
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    assert!(store.list_audit(&combined).await.unwrap().is_empty());
+
+    assert_eq!(
+        store.audit_event_names().await.unwrap(),
+        ["auth.login.failed", "oidc.token.issued", "user.created"]
+    );
 }
 
 on_both_backends!(audit_events_filter_and_page);

@@ -1,6 +1,6 @@
 //! OIDC state in the store: clients, consents, codes, refresh families, access records.
 
-use latchkey::oidc::registration::{ClientSpec, register, rotate_secret};
+use latchkey::oidc::registration::{ClientSpec, register, rotate_secret, spec_of, update};
 use latchkey::store::{AccessRecord, CodeGrant, Redemption, RefreshGrant, Store, StoreError, now};
 
 use super::users::alice;
@@ -272,4 +272,77 @@ async fn codes_families_and_access_tokens(store: &Store) {
     assert!(store.refresh_by_hash("r2").await.unwrap().is_none());
 }
 
-on_both_backends!(clients_and_consents, codes_families_and_access_tokens);
+/// Changing a client replaces every setting and its groups in one go; a bad group
+/// changes nothing; becoming public drops the secrets.
+async fn clients_are_updated_whole(store: &Store) {
+    store.create_group("ops", "Ops").await.unwrap();
+    store.create_group("dev", "Dev").await.unwrap();
+    let (client, _) = register(
+        store,
+        ClientSpec {
+            allowed_groups: vec!["ops".into()],
+            ..spec()
+        },
+    )
+    .await
+    .unwrap();
+    let mut wanted = spec_of(&client);
+    wanted.name = "Grafana 2".into();
+    wanted.allowed_groups = vec!["dev".into(), "ops".into()];
+    wanted.launch_url = Some("https://grafana.example/".into());
+    wanted.access_token_ttl = Some(600);
+    let done = update(store, &client.id, wanted.clone()).await.unwrap();
+    assert_eq!(done.before, client);
+    assert!(done.secret.is_none());
+    let stored = store.client_by_id(&client.id).await.unwrap().unwrap();
+    assert_eq!(stored, done.after);
+    assert_eq!(stored.allowed_groups, ["dev", "ops"]);
+    assert_eq!(
+        (stored.name.as_str(), stored.access_token_ttl),
+        ("Grafana 2", 600)
+    );
+    assert_eq!(stored.secret_hash, client.secret_hash);
+    assert_eq!(stored.created_at, client.created_at);
+
+    let bad = ClientSpec {
+        name: "Grafana 3".into(),
+        allowed_groups: vec!["ghosts".into()],
+        ..wanted.clone()
+    };
+    assert!(update(store, &client.id, bad).await.is_err());
+    assert_eq!(
+        store.client_by_id(&client.id).await.unwrap().unwrap(),
+        stored,
+        "nothing changed"
+    );
+
+    let public = update(
+        store,
+        &client.id,
+        ClientSpec {
+            public: true,
+            ..wanted.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(public.after.is_public && public.after.secret_hash.is_none());
+    let again = update(store, &client.id, wanted).await.unwrap();
+    let secret = again.secret.expect("a confidential client gets a secret");
+    assert_eq!(
+        again.after.secret_hash.as_deref(),
+        Some(latchkey::crypto::hash_secret(&secret).as_str())
+    );
+    assert!(matches!(
+        update(store, "nope", spec()).await,
+        Err(latchkey::oidc::registration::RegistrationError::Store(
+            StoreError::NotFound
+        ))
+    ));
+}
+
+on_both_backends!(
+    clients_and_consents,
+    codes_families_and_access_tokens,
+    clients_are_updated_whole
+);

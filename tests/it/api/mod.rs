@@ -1,12 +1,17 @@
 //! The REST API: API-key authentication, admin-only resources, user CRUD, keys.
 
+mod access;
+mod audit;
+mod clients;
+mod openapi;
+
 use latchkey::audit::Origin;
 use latchkey::domain::user::NewUser;
 use serde_json::{Value, json};
 
 use crate::support::{TestServer, http, latchkey, run, stdout};
 
-async fn user(server: &TestServer, name: &str, admin: bool) -> latchkey::domain::user::User {
+pub async fn user(server: &TestServer, name: &str, admin: bool) -> latchkey::domain::user::User {
     let new = NewUser {
         username: name.into(),
         email: Some(format!("{name}@example.org")),
@@ -22,7 +27,7 @@ async fn user(server: &TestServer, name: &str, admin: bool) -> latchkey::domain:
         .unwrap()
 }
 
-async fn key_for(server: &TestServer, user_id: &str) -> String {
+pub async fn key_for(server: &TestServer, user_id: &str) -> String {
     let (_, secret) = latchkey::api::issue_api_key(
         &server.running().state.store,
         user_id,
@@ -35,7 +40,8 @@ async fn key_for(server: &TestServer, user_id: &str) -> String {
     secret
 }
 
-async fn call(
+/// One request: (status, JSON body or null, content type).
+pub async fn call(
     server: &TestServer,
     method: &str,
     path: &str,
@@ -568,7 +574,7 @@ async fn groups_members_claims_clients_and_audit() {
         Some(json!({"name": "x", "redirect_uris": ["javascript:x"]})),
     )
     .await;
-    assert_eq!((s, bad["errors"]["redirect_uri"].is_string()), (422, true));
+    assert_eq!((s, bad["errors"]["redirect_uris"].is_string()), (422, true));
     let (_, rotated, _) = call(
         &server,
         "POST",
@@ -670,7 +676,7 @@ async fn groups_members_claims_clients_and_audit() {
             .starts_with("text/csv")
     );
     let csv = res.text().await.unwrap();
-    assert!(csv.starts_with("id,time,event,actor,subject,ip,user_agent,details\r\n"));
+    assert!(csv.starts_with("id,time,event,actor,subject,client,ip,user_agent,details\r\n"));
     assert!(csv.contains("\"client.secret_rotated\""));
     server.stop().await;
 }
