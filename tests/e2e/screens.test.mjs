@@ -94,6 +94,9 @@ describe('every page at 390 px, light and dark', () => {
       ['admin-client', `/admin/clients/${client.client_id}`],
       ['admin-settings', '/admin/settings'],
       ['admin-invites', '/admin/invites'],
+      ['admin-api-keys', '/admin/api-keys'],
+      ['admin-audit', '/admin/audit'],
+      ['api-docs', '/api/v1/docs'],
     ]) {
       await visit(name, url);
     }

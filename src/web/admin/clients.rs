@@ -330,6 +330,8 @@ struct ClientPage<'a> {
     algs: &'static [&'static str],
     groups: Vec<GroupChoice>,
     error: Option<FieldError>,
+    /// The logo's address, when one was uploaded.
+    logo: Option<String>,
 }
 
 impl ClientPage<'_> {
@@ -355,12 +357,18 @@ async fn render_detail(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let groups = group_choices(state, form).await?;
+    let logo = state
+        .store
+        .image(&crate::web::pictures::client_owner(&client.id))
+        .await?
+        .map(|i| i.etag);
     let page = admin.page(state, headers);
     Ok(page.render(
         status,
         &ClientPage {
             chrome: &page.chrome,
             section: "clients",
+            logo: logo.map(|v| format!("/pictures/clients/{}?v={v}", client.id)),
             notice: flash.notice(),
             alert: flash.error(),
             discovery_url: state

@@ -47,7 +47,7 @@ pub async fn upload_client_logo(
     }
     let png = match png {
         Ok(p) => p,
-        Err(code) => return Ok(see_other(&format!("{back}?logo_error={code}"), [])),
+        Err(code) => return Ok(see_other(&format!("{back}?error=picture_{code}"), [])),
     };
     store_png(&state, &client_owner(&id), png).await?;
     audit::record(

@@ -130,6 +130,17 @@ async fn admins_set_the_application_logo_and_client_logos() {
     let (status, ctype, _) = fetch(&w, &format!("/pictures/clients/{}", w.client.id)).await;
     assert_eq!((status, ctype.as_str()), (200, "image/png"));
     assert_eq!(audit(&w.server, "admin.client.logo_updated").await.len(), 1);
+    let page = admin.get(&format!("/admin/clients/{}", w.client.id)).await;
+    ok(&page, "client page with logo");
+    assert!(
+        page.body
+            .contains(&format!("src=\"/pictures/clients/{}?v=", w.client.id))
+    );
+    let bad = admin.upload(&client_logo, "logo", b"%PDF-1.7").await;
+    assert_eq!(
+        bad.location.as_deref(),
+        Some(format!("/admin/clients/{}?error=picture_format", w.client.id).as_str())
+    );
 
     // A non-admin cannot.
     let b = &w.target_browser;
