@@ -3,6 +3,8 @@
 //! here and in `domain`, the rows in `store`.
 
 pub mod device;
+pub mod email;
+pub mod login_code;
 pub mod login_link;
 pub mod passkey;
 pub mod password;
@@ -89,10 +91,18 @@ pub struct Auth {
     pub idle_timeout: i64,
     pub lifetime: i64,
     pub app_name: String,
+    /// Notices by email (new device).
+    pub mail: crate::mail::Mail,
 }
 
 impl Auth {
-    pub fn new(config: &Config, store: Store, keys: Arc<EncryptionKey>, app_name: &str) -> Auth {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        keys: Arc<EncryptionKey>,
+        app_name: &str,
+        mail: crate::mail::Mail,
+    ) -> Auth {
         Auth {
             passkeys: Arc::new(passkey::Passkeys::new(
                 &config.app_url,
@@ -105,6 +115,7 @@ impl Auth {
             idle_timeout: config.session_idle_timeout.secs(),
             lifetime: config.session_lifetime.secs(),
             app_name: app_name.to_string(),
+            mail,
             store,
             keys,
         }
@@ -357,7 +368,7 @@ impl Auth {
         if user.disabled {
             return Err(AuthError::InvalidCredentials("disabled"));
         }
-        let device = device::observe(&self.store, user, client).await?;
+        let device = device::observe(&self.store, Some(&self.mail), user, client).await?;
         let new_session = session::create(
             &self.store,
             user,

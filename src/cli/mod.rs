@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod mail;
 mod oidc;
 
 use clap::{Args, Parser, Subcommand};
@@ -66,6 +67,9 @@ pub enum Command {
     },
     /// Show every setting, its value (secrets hidden) and where it came from.
     Config,
+    /// Email: send a test message.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
     /// Print a one-time sign-in link for a user (the URL is the last line).
     LoginLink {
         /// Username or email address.
@@ -187,6 +191,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 Command::Healthcheck { url } => healthcheck(&config, url).await,
                 Command::Backup { to } => backup(&config, &to).await,
                 Command::Config => show_config(&config),
+                Command::Mail(m) => mail::mail(&config, m).await,
                 Command::LoginLink { user, ttl } => login_link(&config, &user, ttl).await,
             }
         }

@@ -11,6 +11,8 @@ pub enum AuthMethod {
     PasswordTotp,
     PasswordRecoveryCode,
     LoginLink,
+    /// A code sent by email, typed or followed.
+    EmailCode,
     /// The first-admin setup link; no credential existed yet.
     Setup,
 }
@@ -23,6 +25,7 @@ impl AuthMethod {
             AuthMethod::PasswordTotp => "password+totp",
             AuthMethod::PasswordRecoveryCode => "password+recovery_code",
             AuthMethod::LoginLink => "login_link",
+            AuthMethod::EmailCode => "email_code",
             AuthMethod::Setup => "setup",
         }
     }
@@ -34,6 +37,7 @@ impl AuthMethod {
             AuthMethod::PasswordTotp,
             AuthMethod::PasswordRecoveryCode,
             AuthMethod::LoginLink,
+            AuthMethod::EmailCode,
             AuthMethod::Setup,
         ]
         .into_iter()
@@ -48,6 +52,7 @@ impl AuthMethod {
             AuthMethod::PasswordTotp => vec!["pwd", "otp", "mfa"],
             AuthMethod::PasswordRecoveryCode => vec!["pwd", "otp", "mfa"],
             AuthMethod::LoginLink => vec!["otp"],
+            AuthMethod::EmailCode => vec!["otp"],
             AuthMethod::Setup => vec![],
         }
     }
@@ -60,6 +65,7 @@ impl AuthMethod {
             AuthMethod::PasswordTotp => "Password and authenticator code",
             AuthMethod::PasswordRecoveryCode => "Password and recovery code",
             AuthMethod::LoginLink => "Login link",
+            AuthMethod::EmailCode => "Login code by email",
             AuthMethod::Setup => "Setup link",
         }
     }
@@ -103,6 +109,7 @@ mod tests {
             AuthMethod::Passkey,
             AuthMethod::PasswordTotp,
             AuthMethod::LoginLink,
+            AuthMethod::EmailCode,
             AuthMethod::Setup,
         ] {
             assert_eq!(AuthMethod::parse(m.as_str()), Some(m));

@@ -13,11 +13,13 @@ mod grants;
 mod groups;
 mod login_codes;
 mod meta;
+mod outbox;
 mod passkeys;
 mod sessions;
 mod settings;
 mod signing_keys;
 mod throttle;
+mod user_tokens;
 mod users;
 
 use std::path::Path;
@@ -33,10 +35,12 @@ pub use audit::{AuditFilter, AuditRecord, NewAuditRecord};
 pub use claims::ClaimOwner;
 pub use credentials::UserCredentials;
 pub use grants::{AccessRecord, CodeGrant, Redemption, RefreshGrant};
-pub use login_codes::CodeRejection;
+pub use login_codes::{CodeBinding, CodeRejection, EmailedCode};
+pub use outbox::{MailStatus, NewMail, OutboxMail};
 pub use passkeys::PasskeyRow;
 pub use signing_keys::SigningKeyRow;
 pub use throttle::ThrottleState;
+pub use user_tokens::{NOT_ME, VERIFY_EMAIL, Verification};
 pub use users::UserUpdate;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -62,6 +66,11 @@ pub enum Backend {
     Sqlite,
     Postgres,
 }
+
+/// A transaction on the writer: several rows that must exist together (an event and
+/// the email it causes). On SQLite it holds the one writer connection, so nothing that
+/// writes through `Store` may be awaited while it is open.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// A handle on the database; cheap to clone.
 ///
@@ -192,6 +201,11 @@ impl Store {
         {
             tracing::warn!("database connections did not close within 5 s");
         }
+    }
+
+    /// Start a write transaction (see [`Tx`]).
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(self.writer.begin().await?)
     }
 
     /// The pool for reads.

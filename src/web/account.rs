@@ -23,13 +23,22 @@ struct AccountPage<'a> {
     display_name: &'a str,
     username: &'a str,
     email: &'a str,
+    email_verified: bool,
     is_admin: bool,
+    unverified: bool,
+    notice: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct OverviewQuery {
+    notice: Option<String>,
 }
 
 pub async fn overview(
     State(state): State<AppState>,
     headers: HeaderMap,
     signed_in: SignedIn,
+    Query(q): Query<OverviewQuery>,
 ) -> Result<Response, WebError> {
     let page = Page::for_user(&state, &headers, &signed_in);
     let user = &signed_in.user;
@@ -38,7 +47,15 @@ pub async fn overview(
         display_name: &user.display_name,
         username: &user.username,
         email: user.email.as_deref().unwrap_or("—"),
+        email_verified: user.email.is_some() && user.email_verified,
         is_admin: user.is_admin,
+        unverified: super::profile::shows_unverified_banner(&state, user).await?,
+        notice: match q.notice.as_deref() {
+            Some("verification_sent") => {
+                Some("A new link is on its way to your email address. It works for 24 hours.")
+            }
+            _ => None,
+        },
     };
     Ok(page.render(StatusCode::OK, &view))
 }

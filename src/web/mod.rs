@@ -5,10 +5,12 @@ mod account;
 mod admin;
 pub mod cookies;
 mod csrf;
+mod email_pages;
 mod health;
 mod login;
 mod pages;
 mod passkey_api;
+mod profile;
 mod security;
 mod session;
 mod setup;
@@ -24,6 +26,7 @@ use crate::auth::AuthError;
 use crate::store::StoreError;
 
 pub use cookies::CookiePolicy;
+pub use security::when;
 pub use session::{SignedIn, current as current_session};
 
 /// Check the CSRF token of a form submitted to one of our pages.
@@ -55,6 +58,24 @@ pub fn routes() -> Router<AppState> {
             "/login/code/{token}",
             get(login::link_page).post(login::link_redeem),
         )
+        .route(
+            "/login/email",
+            get(email_pages::request_page).post(email_pages::request),
+        )
+        .route(
+            "/login/enter-code",
+            get(email_pages::enter_code_page).post(email_pages::enter_code),
+        )
+        .route("/verify-email/{token}", get(email_pages::verify_email))
+        .route(
+            "/account/not-me/{token}",
+            get(email_pages::not_me_page).post(email_pages::not_me),
+        )
+        .route(
+            "/account/verify-email/resend",
+            post(email_pages::resend_verification),
+        )
+        .route("/account/profile", get(profile::page).post(profile::save))
         .route("/webauthn/login/start", post(passkey_api::login_start))
         .route("/webauthn/login/finish", post(passkey_api::login_finish))
         .route(

@@ -3,6 +3,7 @@
 //! every POST checks the CSRF token first, and every change is an audit event.
 
 mod clients;
+mod email;
 mod groups;
 mod user_access;
 mod users;
@@ -41,6 +42,14 @@ pub fn routes() -> Router<AppState> {
             post(user_access::create_login_link),
         )
         .route(
+            "/admin/users/{id}/email-login-code",
+            post(user_access::email_login_code),
+        )
+        .route(
+            "/admin/users/{id}/email-verified",
+            post(user_access::set_email_verified),
+        )
+        .route(
             "/admin/users/{id}/sessions/revoke",
             post(user_access::revoke_session),
         )
@@ -66,6 +75,11 @@ pub fn routes() -> Router<AppState> {
             "/admin/groups/{id}/members/{user}/remove",
             post(groups::remove_member),
         )
+        .route("/admin/email", get(email::page))
+        .route("/admin/email/smtp", post(email::save_smtp))
+        .route("/admin/email/test", post(email::send_test))
+        .route("/admin/email/switches", post(email::save_switches))
+        .route("/admin/email/outbox/{id}/retry", post(email::retry))
         .route("/admin/clients", get(clients::list))
         .route(
             "/admin/clients/new",
@@ -187,6 +201,9 @@ fn message(code: &str) -> Option<&'static str> {
             "You cannot disable, delete or demote yourself. Ask another administrator."
         }
         "user_is_disabled" => "A disabled user cannot get a login link. Enable them first.",
+        "login_code_sent" => "A login code is on its way to the user's email address.",
+        "email_verified" => "The email address is marked verified.",
+        "email_unverified" => "The email address is marked not verified.",
         "not_found" => "That item no longer exists.",
         "group_created" => "The group was created.",
         "group_updated" => "The group was saved.",

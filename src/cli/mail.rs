@@ -1,0 +1,62 @@
+//! `latchkey mail test --to ADDR`: send a test email with the server's settings and
+//! report the mail server's answer, or the exact SMTP or TLS error (exit status 1).
+
+use std::sync::Arc;
+
+use clap::Subcommand;
+
+use super::Failure;
+use crate::app::{self, APP_NAME};
+use crate::audit::Origin;
+use crate::config::{Config, ConfigError};
+use crate::crypto::EncryptionKey;
+use crate::mail::Mail;
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send a test email now and say whether the mail server accepted it.
+    Test {
+        /// The address to send to.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+pub async fn mail(config: &Config, command: MailCommand) -> Result<(), Failure> {
+    let MailCommand::Test { to } = command;
+    let store = app::open_store(config).await?;
+    let setting = if config.encryption_key.is_some() {
+        "LATCHKEY_ENCRYPTION_KEY"
+    } else {
+        "LATCHKEY_DATA_DIR"
+    };
+    let key = EncryptionKey::load_or_create(
+        config.encryption_key.as_ref().map(|k| k.0.as_str()),
+        &config.data_dir,
+    )
+    .map_err(|e| ConfigError::new(setting, e.to_string()))?;
+    let mail = Mail::new(config, store.clone(), Arc::new(key), APP_NAME)?;
+    let settings = mail.settings().await?;
+    let Some(smtp) = settings.smtp else {
+        store.close().await;
+        return Err(Failure::new(
+            "email is not set up: set LATCHKEY_SMTP_HOST and LATCHKEY_SMTP_FROM (or the admin console's Email page)",
+        ));
+    };
+    let outcome = mail.send_test(&to, &Origin::cli()).await;
+    store.close().await;
+    match outcome {
+        Ok(()) => {
+            println!(
+                "sent: {}:{} ({}) accepted the test email to {to}",
+                smtp.host,
+                smtp.port,
+                smtp.security.as_str()
+            );
+            Ok(())
+        }
+        Err(error) => Err(Failure::new(format!(
+            "the test email to {to} was not sent: {error}"
+        ))),
+    }
+}
