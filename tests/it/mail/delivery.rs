@@ -49,7 +49,7 @@ async fn starttls_with_the_ca_trusted_delivers_the_test_email_with_both_parts() 
         .mail
         .send_test("Admin@Example.org", &origin)
         .await
-        .expect("the test email is accepted");
+        .unwrap_or_else(|e| panic!("not accepted: {e}\n{}", smtp.log()));
     let got = smtp.wait_for(1).await;
     assert_eq!(got.len(), 1);
     let m = &got[0];
@@ -190,7 +190,7 @@ async fn implicit_tls_delivers() {
         .mail
         .send_test("ann@example.org", &latchkey::audit::Origin::default())
         .await
-        .expect("accepted over implicit TLS");
+        .unwrap_or_else(|e| panic!("not accepted over implicit TLS: {e}\n{}", smtp.log()));
     let got = smtp.wait_for(1).await;
     assert_eq!(got[0].header("subject"), "Test email from Latchkey");
     lk.stop().await;

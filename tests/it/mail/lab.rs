@@ -166,18 +166,33 @@ impl SmtpServer {
             .arg(&self.maildir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.log_file())
+                    .unwrap(),
+            );
         self.child = Some(cmd.spawn().expect("aiosmtpd starts"));
         for _ in 0..400 {
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("aiosmtpd exited with {status}");
+                panic!("aiosmtpd exited with {status}: {}", self.log());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("aiosmtpd did not listen on {}", self.port);
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.maildir.with_file_name("aiosmtpd.log")
+    }
+
+    /// What aiosmtpd wrote to standard error (for a failing test's message).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_file()).unwrap_or_default()
     }
 
     pub fn stop(&mut self) {

@@ -63,6 +63,7 @@ async fn claims_are_exclusive_and_sent_is_final(store: &Store) {
     );
     // An expired lease lets another worker take a message whose worker died.
     store.enqueue_mail(&mail("m2")).await.unwrap();
+    let t = now();
     store
         .claim_due_mail("worker-a", t, t + 1)
         .await
