@@ -25,19 +25,20 @@ pub struct Envelope<'a> {
     pub html: String,
 }
 
-/// The whole chain of an error, outermost first: "…: invalid peer certificate: UnknownIssuer".
+/// The whole chain of an error, outermost first: "…: invalid peer certificate: UnknownIssuer",
+/// each part once (lettre repeats its kind in the error and in its source).
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        for part in err.to_string().split(": ") {
+            if !parts.iter().any(|p| p == part) {
+                parts.push(part.to_string());
+            }
         }
-        source = s.source();
+        next = err.source();
     }
-    out
+    parts.join(": ")
 }
 
 fn tls_parameters(smtp: &Smtp) -> Result<TlsParameters, String> {
@@ -118,5 +119,36 @@ pub async fn send(smtp: &Smtp, e: &Envelope<'_>) -> Result<(), String> {
     match transport.send(message).await {
         Ok(_) => Ok(()),
         Err(err) => Err(error_chain(&err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug)]
+    struct Chain(&'static str, Option<Box<Chain>>);
+    impl std::fmt::Display for Chain {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Chain {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|c| c as _)
+        }
+    }
+
+    #[test]
+    fn error_chains_read_once() {
+        let e = Chain(
+            "Connection error: Connection error: invalid peer certificate",
+            Some(Box::new(Chain(
+                "invalid peer certificate: UnknownIssuer",
+                None,
+            ))),
+        );
+        assert_eq!(
+            super::error_chain(&e),
+            "Connection error: invalid peer certificate: UnknownIssuer"
+        );
     }
 }

@@ -193,3 +193,47 @@ async fn the_email_page_is_for_admins_and_keeps_environment_values_read_only() {
         .await;
     assert_eq!(bad.status, 422);
 }
+
+#[tokio::test]
+async fn asking_for_codes_is_rate_limited_per_address_whether_or_not_it_exists() {
+    let server = TestServer::start(&[
+        ("LATCHKEY_SMTP_HOST", "localhost"),
+        ("LATCHKEY_SMTP_PORT", "9"),
+        ("LATCHKEY_SMTP_FROM", "sso@example.org"),
+    ])
+    .await;
+    let b = Browser::new(&server.base, APP);
+    assert!(b.get("/login").await.body.contains("data-email-code-link"));
+    b.get("/login/email").await;
+    let ask = || b.submit("/login/email", &[("email", "nobody@example.org")]);
+    for _ in 0..6 {
+        assert_eq!(ask().await.status, 303);
+    }
+    let limited = ask().await;
+    assert_eq!(limited.status, 429);
+    assert!(limited.body.contains("Too many codes"), "{}", limited.body);
+    // Another address from the same browser is not limited by that one.
+    let other = b
+        .submit("/login/email", &[("email", "someone@example.org")])
+        .await;
+    assert_eq!(other.status, 303);
+}
+
+#[tokio::test]
+async fn an_unreadable_geoip_database_stops_the_start_with_its_setting_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("GeoLite2-City.mmdb");
+    std::fs::write(&bogus, b"not a MaxMind database").unwrap();
+    let data = dir.path().to_str().unwrap();
+    let config = latchkey::config::Config::from_pairs(&[
+        ("LATCHKEY_LISTEN", "127.0.0.1:0"),
+        ("LATCHKEY_DATA_DIR", data),
+        ("LATCHKEY_GEOIP_DB", bogus.to_str().unwrap()),
+    ])
+    .unwrap();
+    let Err(e) = latchkey::app::start(config, std::future::pending()).await else {
+        panic!("started with a bad GeoIP database");
+    };
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().starts_with("LATCHKEY_GEOIP_DB: "), "{e}");
+}
