@@ -23,13 +23,16 @@ pub async fn policy(mail: &Mail) -> Result<Policy, StoreError> {
     Ok(mail.settings().await?.policy)
 }
 
-/// May this user use applications, as far as their address goes? (Unverified
-/// addresses are refused only when the policy asks for verification.)
+/// May this user use applications, as far as their address goes? An unverified
+/// address is refused only when the policy asks for verification and verification is
+/// possible: email is set up and verification links are switched on (otherwise nobody
+/// could ever get in).
 pub async fn may_use_applications(mail: &Mail, user: &User) -> Result<bool, StoreError> {
     if user.email.is_none() || user.email_verified {
         return Ok(true);
     }
-    Ok(!policy(mail).await?.needs_verification())
+    let settings = mail.settings().await?;
+    Ok(!(settings.policy.needs_verification() && settings.sends(crate::mail::Kind::VerifyEmail)))
 }
 
 /// Check an address against "require an email address".

@@ -22,12 +22,19 @@ pub enum MailCommand {
     },
 }
 
-pub async fn mail(config: &Config, command: MailCommand) -> Result<(), Failure> {
-    let MailCommand::Test { to } = command;
-    let store = app::open_store(config).await?;
+/// Email as the server has it (same settings and encryption key), for commands that
+/// queue or send messages. The running server's worker delivers what they queue.
+pub fn open_mail(config: &Config, store: &crate::store::Store) -> Result<Mail, Failure> {
     let setting = if config.encryption_key.is_some() {
         "LATCHKEY_ENCRYPTION_KEY"
     } else {
+        // The key is made there on first use, as the server does.
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            ConfigError::new(
+                "LATCHKEY_DATA_DIR",
+                format!("cannot create {}: {e}", config.data_dir.display()),
+            )
+        })?;
         "LATCHKEY_DATA_DIR"
     };
     let key = EncryptionKey::load_or_create(
@@ -35,7 +42,13 @@ pub async fn mail(config: &Config, command: MailCommand) -> Result<(), Failure> 
         &config.data_dir,
     )
     .map_err(|e| ConfigError::new(setting, e.to_string()))?;
-    let mail = Mail::new(config, store.clone(), Arc::new(key), APP_NAME)?;
+    Ok(Mail::new(config, store.clone(), Arc::new(key), APP_NAME)?)
+}
+
+pub async fn mail(config: &Config, command: MailCommand) -> Result<(), Failure> {
+    let MailCommand::Test { to } = command;
+    let store = app::open_store(config).await?;
+    let mail = open_mail(config, &store)?;
     let settings = mail.settings().await?;
     let Some(smtp) = settings.smtp else {
         store.close().await;

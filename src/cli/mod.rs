@@ -228,7 +228,14 @@ async fn create_user(config: &Config, args: CreateUser) -> Result<(), Failure> {
     .validate()
     .map_err(|e| Failure::new(e.to_string()))?;
     let store = app::open_store(config).await?;
-    let user = store.create_user(&new).await?;
+    // The email policy applies: under it the address is verified, or a link is queued
+    // for it (sent by the running server).
+    let mail = mail::open_mail(config, &store)?;
+    let user = match crate::auth::email::create_user(&mail, new).await {
+        Ok(u) => u,
+        Err(crate::auth::AuthError::Store(e)) => return Err(e.into()),
+        Err(e) => return Err(Failure::new(e.to_string())),
+    };
     audit::record(
         &store,
         "user.created",

@@ -61,7 +61,13 @@ fn authorize(client_id: &str, extra: &str) -> String {
 
 #[tokio::test]
 async fn an_unverified_address_is_refused_at_authorize_until_verified() {
-    let server = TestServer::start(&[]).await;
+    // Verification needs email to be set up (no message is sent in this test).
+    let server = TestServer::start(&[
+        ("LATCHKEY_SMTP_HOST", "localhost"),
+        ("LATCHKEY_SMTP_PORT", "9"),
+        ("LATCHKEY_SMTP_FROM", "sso@example.org"),
+    ])
+    .await;
     let state = &server.running().state;
     let (client, _) = register(
         &state.store,
