@@ -243,3 +243,37 @@ async fn an_unreadable_geoip_database_stops_the_start_with_its_setting_named() {
     assert_eq!(e.exit_code(), 2);
     assert!(e.to_string().starts_with("LATCHKEY_GEOIP_DB: "), "{e}");
 }
+
+#[tokio::test]
+async fn a_user_created_on_the_command_line_is_sent_a_verification_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = [
+        ("LATCHKEY_SMTP_HOST", "localhost"),
+        ("LATCHKEY_SMTP_PORT", "9"),
+        ("LATCHKEY_SMTP_FROM", "sso@example.org"),
+    ];
+    let out = crate::support::run(crate::support::latchkey(dir.path(), &smtp).args([
+        "users",
+        "create",
+        "--username",
+        "kim",
+        "--email",
+        "kim@example.org",
+    ]));
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["email_verified"], false);
+    let store = latchkey::store::Store::open(&latchkey::config::DatabaseUrl::Sqlite(
+        dir.path().join("data/latchkey.db"),
+    ))
+    .await
+    .unwrap();
+    let queued = store
+        .list_mail(Some(latchkey::store::MailStatus::Queued), 10)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1, "queued for the running server to send");
+    assert_eq!(queued[0].kind, "verify_email");
+    assert_eq!(queued[0].recipient, "kim@example.org");
+    store.close().await;
+}
