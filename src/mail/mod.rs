@@ -273,19 +273,15 @@ impl Mail {
     }
 
     /// Queue a message now and send it at once, reporting the exact outcome; it is
-    /// not retried (a test email).
+    /// not retried (a test email). It is queued already leased to this process, so the
+    /// worker cannot take it first.
     pub async fn send_now(&self, mail: NewMail) -> Result<(), String> {
-        self.store
-            .enqueue_mail(&mail)
-            .await
-            .map_err(|e| format!("cannot queue the message: {e}"))?;
         let t = now();
         let claimed = self
             .store
-            .claim_mail(&mail.id, &self.owner, t, t + LEASE_SECS)
+            .enqueue_mail_leased(&mail, &self.owner, t + LEASE_SECS)
             .await
-            .map_err(|e| format!("cannot claim the message: {e}"))?
-            .ok_or("the message was taken by another worker")?;
+            .map_err(|e| format!("cannot queue the message: {e}"))?;
         self.deliver(&claimed, false).await
     }
 

@@ -122,6 +122,36 @@ impl Store {
         Ok(())
     }
 
+    /// Queue a message already leased to `owner` (to send it at once, e.g. a test
+    /// email): no other worker can take it before the lease ends.
+    pub async fn enqueue_mail_leased(
+        &self,
+        mail: &NewMail,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<OutboxMail, StoreError> {
+        let t = now();
+        let row = sqlx::query(concat!(
+            "INSERT INTO mail_outbox (id, kind, recipient, user_id, subject, body_sealed, message_id, status, \
+             attempts, next_attempt_at, lease_owner, lease_until, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 1, $8, $9, $10, $8) RETURNING ",
+            columns!()
+        ))
+        .bind(&mail.id)
+        .bind(&mail.kind)
+        .bind(&mail.recipient)
+        .bind(&mail.user_id)
+        .bind(&mail.subject)
+        .bind(&mail.body_sealed)
+        .bind(&mail.message_id)
+        .bind(t)
+        .bind(owner)
+        .bind(lease_until)
+        .fetch_one(self.writer())
+        .await?;
+        Ok(mail_from_row(&row)?)
+    }
+
     /// Take the next due message for `owner` until `lease_until`; `None` when nothing
     /// is due. Of several workers racing for one row, exactly one gets it.
     pub async fn claim_due_mail(
@@ -137,28 +167,6 @@ impl Store {
              AND status = 'queued' AND lease_until <= $3 RETURNING ",
             columns!()
         ))
-        .bind(owner)
-        .bind(lease_until)
-        .bind(at)
-        .fetch_optional(self.writer())
-        .await?;
-        Ok(row.as_ref().map(mail_from_row).transpose()?)
-    }
-
-    /// Take one queued message now, whether or not it is due (a test email, "retry now").
-    pub async fn claim_mail(
-        &self,
-        id: &str,
-        owner: &str,
-        at: i64,
-        lease_until: i64,
-    ) -> Result<Option<OutboxMail>, StoreError> {
-        let row = sqlx::query(concat!(
-            "UPDATE mail_outbox SET lease_owner = $2, lease_until = $3, attempts = attempts + 1 \
-             WHERE id = $1 AND status = 'queued' AND lease_until <= $4 RETURNING ",
-            columns!()
-        ))
-        .bind(id)
         .bind(owner)
         .bind(lease_until)
         .bind(at)

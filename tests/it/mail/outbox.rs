@@ -76,6 +76,24 @@ async fn claims_are_exclusive_and_sent_is_final(store: &Store) {
     assert_eq!(retaken.unwrap().attempts, 2);
 }
 
+async fn a_message_queued_leased_is_not_taken_by_a_worker(store: &Store) {
+    let t = now();
+    let held = store
+        .enqueue_mail_leased(&mail("t1"), "sender", t + 600)
+        .await
+        .unwrap();
+    assert_eq!((held.status, held.attempts), (MailStatus::Queued, 1));
+    assert!(
+        store
+            .claim_due_mail("worker", t, t + 600)
+            .await
+            .unwrap()
+            .is_none(),
+        "the sender holds it"
+    );
+    assert!(store.mark_mail_sent("t1", "sender").await.unwrap());
+}
+
 async fn failures_back_off_then_give_up(store: &Store) {
     store.enqueue_mail(&mail("f1")).await.unwrap();
     let t = now();
@@ -336,6 +354,7 @@ async fn api_key_notices_are_marked_once(store: &Store) {
 
 on_both_backends!(
     claims_are_exclusive_and_sent_is_final,
+    a_message_queued_leased_is_not_taken_by_a_worker,
     failures_back_off_then_give_up,
     a_rolled_back_event_leaves_no_message,
     mailed_tokens_verify_once_and_sign_out_everywhere,
