@@ -33,6 +33,7 @@ pub struct AppInner {
     pub clients: crate::oidc::client_cache::ClientCache,
     /// What the admin may change while Latchkey runs.
     pub runtime: Arc<Settings>,
+    pub mail: crate::mail::Mail,
 }
 
 impl Deref for AppState {
@@ -110,6 +111,8 @@ pub struct Running {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
+    mail_stop: tokio::sync::watch::Sender<bool>,
+    mail_worker: JoinHandle<()>,
 }
 
 impl Running {
@@ -120,13 +123,27 @@ impl Running {
         }
         let _ = (&mut self.task).await;
         self.housekeeping.abort();
+        self.stop_mail().await;
         self.state.store.close().await;
+    }
+
+    /// Let the outbox worker finish the message it is sending (so that it is marked
+    /// sent, not sent again after a restart), but not wait for ever.
+    async fn stop_mail(&mut self) {
+        let _ = self.mail_stop.send(true);
+        let finished =
+            tokio::time::timeout(std::time::Duration::from_secs(10), &mut self.mail_worker).await;
+        if finished.is_err() {
+            self.mail_worker.abort();
+            tracing::warn!("the outbox worker did not stop within 10 s");
+        }
     }
 
     /// Wait until the shutdown future given to `start` resolves and the server has drained.
     pub async fn wait(mut self) {
         let _ = (&mut self.task).await;
         self.housekeeping.abort();
+        self.stop_mail().await;
         self.state.store.close().await;
     }
 }
@@ -202,7 +219,20 @@ pub async fn start(
     let runtime = Settings::load(&config, store.clone())
         .await
         .map_err(|e| StartError::Other(format!("cannot read the settings: {e}")))?;
-    let auth = Auth::new(&config, store.clone(), encryption.clone(), runtime.clone());
+    let mail = crate::mail::Mail::new(
+        &config,
+        store.clone(),
+        encryption.clone(),
+        &config.app_name.0,
+    )?
+    .with_settings(runtime.clone());
+    let auth = Auth::new(
+        &config,
+        store.clone(),
+        encryption.clone(),
+        runtime.clone(),
+        mail.clone(),
+    );
     let state = AppState(Arc::new(AppInner {
         config,
         store,
@@ -212,6 +242,7 @@ pub async fn start(
         keys,
         clients: Default::default(),
         runtime,
+        mail,
     }));
     let app = router(state.clone());
 
@@ -241,6 +272,9 @@ pub async fn start(
         tracing::info!(event = "server.stopped", "Latchkey has stopped");
     });
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let (mail_stop, mail_stop_rx) = tokio::sync::watch::channel(false);
+    let mail_worker = tokio::spawn(crate::mail::worker::run(state.mail.clone(), mail_stop_rx));
+    warn_if_mail_insecure(&state).await;
     Ok(Running {
         addr,
         state,
@@ -248,10 +282,25 @@ pub async fn start(
         stop: Some(stop_tx),
         task,
         housekeeping,
+        mail_stop,
+        mail_worker,
     })
 }
 
-/// Every ten minutes, delete what has expired (sessions, ceremonies, codes, lockouts).
+/// Say loudly at start when SMTP certificates are not checked.
+async fn warn_if_mail_insecure(state: &AppState) {
+    if let Ok(s) = state.mail.settings().await
+        && s.smtp.as_ref().is_some_and(|m| m.skip_verification)
+    {
+        tracing::warn!(
+            event = "mail.insecure",
+            "INSECURE: SMTP certificate verification is switched off; anyone between Latchkey and the mail server can read and change every email, including login codes"
+        );
+    }
+}
+
+/// Every ten minutes, delete what has expired (sessions, ceremonies, codes, lockouts,
+/// mail history older than 30 days) and queue the notices for API keys about to expire.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
@@ -263,6 +312,15 @@ async fn housekeeping(state: AppState) {
             .await
         {
             tracing::warn!(error = %e, "housekeeping failed");
+        }
+        if let Err(e) = state.store.delete_expired_user_tokens(now).await {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+        if let Err(e) = state.store.delete_old_mail(now - 30 * 86_400).await {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+        if let Err(e) = crate::mail::notices::api_keys_expiring(&state.mail).await {
+            tracing::warn!(error = %e, "API key expiry notices failed");
         }
     }
 }

@@ -148,6 +148,26 @@ settings! {
     session_idle_timeout: DurationSetting = "LATCHKEY_SESSION_IDLE_TIMEOUT", default "7d";
     /// A session ends this long after sign-in, used or not (e.g. `30d`).
     session_lifetime: DurationSetting = "LATCHKEY_SESSION_LIFETIME", default "30d";
+    /// SMTP server for outgoing email (else the admin console's value; no email when neither).
+    smtp_host: Option<String> = "LATCHKEY_SMTP_HOST";
+    /// SMTP port (default by security: 587 starttls, 465 tls, 25 none).
+    smtp_port: Option<u16> = "LATCHKEY_SMTP_PORT";
+    /// SMTP security: `starttls` (required, never a plain-text fallback; default), `tls` (implicit, port 465) or `none`.
+    smtp_security: Option<SmtpSecurity> = "LATCHKEY_SMTP_SECURITY";
+    /// SMTP user name, when the server wants a login.
+    smtp_username: Option<String> = "LATCHKEY_SMTP_USERNAME";
+    /// SMTP password (stored encrypted when set in the admin console).
+    smtp_password: Option<SecretText> = "LATCHKEY_SMTP_PASSWORD" [secret];
+    /// The From address of every email.
+    smtp_from: Option<EmailAddress> = "LATCHKEY_SMTP_FROM";
+    /// The From name of every email (default: the application name).
+    smtp_from_name: Option<String> = "LATCHKEY_SMTP_FROM_NAME";
+    /// PEM file with a CA certificate to trust for the SMTP server, besides the system roots.
+    smtp_ca_file: Option<PathBuf> = "LATCHKEY_SMTP_CA_FILE";
+    /// `true` accepts any SMTP server certificate. INSECURE: anyone on the path can read the mail.
+    smtp_skip_cert_verification: Option<bool> = "LATCHKEY_SMTP_SKIP_CERT_VERIFICATION";
+    /// MaxMind-format GeoLite2 City database, for the approximate location in new-sign-in notices.
+    geoip_db: Option<PathBuf> = "LATCHKEY_GEOIP_DB";
 }
 
 impl Config {
@@ -158,6 +178,19 @@ impl Config {
                 "LATCHKEY_SESSION_IDLE_TIMEOUT",
                 "must not be longer than LATCHKEY_SESSION_LIFETIME",
             ));
+        }
+        for (setting, file) in [
+            ("LATCHKEY_SMTP_CA_FILE", &self.smtp_ca_file),
+            ("LATCHKEY_GEOIP_DB", &self.geoip_db),
+        ] {
+            if let Some(path) = file
+                && let Err(e) = std::fs::metadata(path)
+            {
+                return Err(ConfigError::new(
+                    setting,
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
         }
         match (&self.tls_cert_file, &self.tls_key_file) {
             (Some(_), None) => Err(ConfigError::new(
@@ -448,6 +481,94 @@ impl SettingValue for SecretString {
             return Err("must be at least 32 characters (e.g. `openssl rand -base64 32`)".into());
         }
         Ok(SecretString(text.to_string()))
+    }
+}
+
+/// A secret of any length (a password), never shown in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretText(pub String);
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretText(***)")
+    }
+}
+
+impl SettingValue for SecretText {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        Ok(SecretText(text.to_string()))
+    }
+}
+
+impl SettingValue for String {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(text.to_string())
+    }
+}
+
+impl SettingValue for u16 {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        text.trim()
+            .parse()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("`{text}` is not a port number (1-65535)"))
+    }
+}
+
+/// An email address, checked like a user's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress(pub String);
+
+impl SettingValue for EmailAddress {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        crate::domain::user::normalize_email(text)
+            .map(EmailAddress)
+            .map_err(|e| e.message)
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS; a server that does not offer it is an error.
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption at all (a relay on the same host).
+    None,
+}
+
+impl SmtpSecurity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpSecurity::StartTls => "starttls",
+            SmtpSecurity::Tls => "tls",
+            SmtpSecurity::None => "none",
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        }
+    }
+}
+
+impl SettingValue for SmtpSecurity {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "starttls" => Ok(SmtpSecurity::StartTls),
+            "tls" | "ssl" => Ok(SmtpSecurity::Tls),
+            "none" => Ok(SmtpSecurity::None),
+            other => Err(format!("`{other}` is not starttls, tls or none")),
+        }
     }
 }
 

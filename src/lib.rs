@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod logging;
+pub mod mail;
 pub mod media;
 pub mod oidc;
 pub mod settings;

@@ -134,7 +134,10 @@ pub async fn create(
         locale: body.locale,
     }
     .validate()?;
-    let user = state.store.create_user(&new).await?;
+    // The email policy applies: an address is required, and verified or sent a link.
+    let user = crate::auth::email::create_user(&state.mail, new)
+        .await
+        .map_err(auth_problem)?;
     audit::record(
         &state.store,
         "user.created",
@@ -247,7 +250,9 @@ pub async fn update(
     if body.disabled == Some(true) && id == caller.user.id {
         return Err(crate::domain::Invalid::new("disabled", "you cannot disable yourself").into());
     }
-    let mut user = state.store.update_user(&id, &change).await?;
+    let mut user = crate::auth::email::update_user(&state.mail, &before, change)
+        .await
+        .map_err(auth_problem)?;
     if let Some(disabled) = body.disabled {
         state.store.set_user_disabled(&id, disabled).await?;
         user.disabled = disabled;
@@ -301,4 +306,21 @@ pub async fn delete(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// An email-policy refusal as a problem (the store's errors as usual).
+fn auth_problem(e: crate::auth::AuthError) -> Problem {
+    use crate::auth::AuthError;
+    match e {
+        AuthError::Invalid(i) => i.into(),
+        AuthError::Store(s) => s.into(),
+        other => {
+            tracing::error!(error = %other, "user change failed in the API");
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "the change could not be made",
+            )
+        }
+    }
 }

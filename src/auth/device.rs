@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use super::Client;
 use crate::crypto::{hash_secret, random_token};
 use crate::domain::user::User;
+use crate::mail::{Mail, notices};
 use crate::store::{Store, StoreError, now};
 
 /// What a sign-in revealed about the device.
@@ -18,9 +19,11 @@ pub struct DeviceCheck {
 }
 
 /// Remember this device and network for the user; a first sign-in of an account is
-/// not reported as "new" (every device is new then).
+/// not reported as "new" (every device is new then). When it is new, the notice to the
+/// user is queued in the same transaction that remembers the device.
 pub async fn observe(
     store: &Store,
+    mail: Option<&Mail>,
     user: &User,
     client: &Client,
 ) -> Result<DeviceCheck, StoreError> {
@@ -33,15 +36,41 @@ pub async fn observe(
     };
     let network = network_of(client.ip);
     let first_ever = store.known_device_count(&user.id).await? == 0;
+    // Composed before the transaction (it reads settings); queued only if new.
+    let notice = match mail.filter(|_| !first_ever) {
+        Some(m) => notices::new_device(m, user, client.ip, client.user_agent.as_deref())
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "the new-device notice could not be composed");
+                None
+            }),
+        None => None,
+    };
     let t = now();
-    let new_browser = store
-        .remember_device(&user.id, &format!("device:{}", hash_secret(&cookie)), t)
-        .await?;
-    let new_network = store
-        .remember_device(&user.id, &format!("network:{network}"), t)
-        .await?;
+    let mut tx = store.begin().await?;
+    let new_browser = Store::remember_device_in(
+        &mut tx,
+        &user.id,
+        &format!("device:{}", hash_secret(&cookie)),
+        t,
+    )
+    .await?;
+    let new_network =
+        Store::remember_device_in(&mut tx, &user.id, &format!("network:{network}"), t).await?;
+    let is_new = !first_ever && (new_browser || new_network);
+    let queued = match (&notice, is_new) {
+        (Some(p), true) => {
+            p.queue_in(&mut tx).await?;
+            true
+        }
+        _ => false,
+    };
+    tx.commit().await?;
+    if let (true, Some(m)) = (queued, mail) {
+        m.wake();
+    }
     Ok(DeviceCheck {
-        is_new: !first_ever && (new_browser || new_network),
+        is_new,
         network,
         new_cookie,
     })

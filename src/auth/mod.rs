@@ -3,6 +3,8 @@
 //! here and in `domain`, the rows in `store`.
 
 pub mod device;
+pub mod email;
+pub mod login_code;
 pub mod login_link;
 pub mod passkey;
 pub mod password;
@@ -87,6 +89,8 @@ pub struct Auth {
     pub passwords: password::PasswordHasherPool,
     /// The admin's sign-in policy and session lengths, read at each use.
     pub settings: Arc<Settings>,
+    /// Notices by email (new device).
+    pub mail: crate::mail::Mail,
 }
 
 impl Auth {
@@ -95,6 +99,7 @@ impl Auth {
         store: Store,
         keys: Arc<EncryptionKey>,
         settings: Arc<Settings>,
+        mail: crate::mail::Mail,
     ) -> Auth {
         Auth {
             // The relying-party name authenticators show is fixed at start.
@@ -104,6 +109,7 @@ impl Auth {
             )),
             passwords: password::PasswordHasherPool::new(),
             settings,
+            mail,
             store,
             keys,
         }
@@ -366,7 +372,7 @@ impl Auth {
         if user.disabled {
             return Err(AuthError::InvalidCredentials("disabled"));
         }
-        let device = device::observe(&self.store, user, client).await?;
+        let device = device::observe(&self.store, Some(&self.mail), user, client).await?;
         let new_session = session::create(
             &self.store,
             user,

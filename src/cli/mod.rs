@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod mail;
 mod oidc;
 
 use clap::{Args, Parser, Subcommand};
@@ -66,6 +67,9 @@ pub enum Command {
     },
     /// Show every setting, its value (secrets hidden) and where it came from.
     Config,
+    /// Email: send a test message.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
     /// Print a one-time sign-in link for a user (the URL is the last line).
     LoginLink {
         /// Username or email address.
@@ -187,6 +191,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 Command::Healthcheck { url } => healthcheck(&config, url).await,
                 Command::Backup { to } => backup(&config, &to).await,
                 Command::Config => show_config(&config),
+                Command::Mail(m) => mail::mail(&config, m).await,
                 Command::LoginLink { user, ttl } => login_link(&config, &user, ttl).await,
             }
         }
@@ -223,7 +228,14 @@ async fn create_user(config: &Config, args: CreateUser) -> Result<(), Failure> {
     .validate()
     .map_err(|e| Failure::new(e.to_string()))?;
     let store = app::open_store(config).await?;
-    let user = store.create_user(&new).await?;
+    // The email policy applies: under it the address is verified, or a link is queued
+    // for it (sent by the running server).
+    let mail = mail::open_mail(config, &store)?;
+    let user = match crate::auth::email::create_user(&mail, new).await {
+        Ok(u) => u,
+        Err(crate::auth::AuthError::Store(e)) => return Err(e.into()),
+        Err(e) => return Err(Failure::new(e.to_string())),
+    };
     audit::record(
         &store,
         "user.created",

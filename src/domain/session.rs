@@ -11,6 +11,8 @@ pub enum AuthMethod {
     PasswordTotp,
     PasswordRecoveryCode,
     LoginLink,
+    /// A code sent by email, typed or followed.
+    EmailCode,
     /// The first-admin setup link; no credential existed yet.
     Setup,
     /// The person just created the account (sign-up); no credential existed yet.
@@ -25,6 +27,7 @@ impl AuthMethod {
             AuthMethod::PasswordTotp => "password+totp",
             AuthMethod::PasswordRecoveryCode => "password+recovery_code",
             AuthMethod::LoginLink => "login_link",
+            AuthMethod::EmailCode => "email_code",
             AuthMethod::Setup => "setup",
             AuthMethod::Signup => "signup",
         }
@@ -37,6 +40,7 @@ impl AuthMethod {
             AuthMethod::PasswordTotp,
             AuthMethod::PasswordRecoveryCode,
             AuthMethod::LoginLink,
+            AuthMethod::EmailCode,
             AuthMethod::Setup,
             AuthMethod::Signup,
         ]
@@ -52,6 +56,7 @@ impl AuthMethod {
             AuthMethod::PasswordTotp => vec!["pwd", "otp", "mfa"],
             AuthMethod::PasswordRecoveryCode => vec!["pwd", "otp", "mfa"],
             AuthMethod::LoginLink => vec!["otp"],
+            AuthMethod::EmailCode => vec!["otp"],
             AuthMethod::Setup | AuthMethod::Signup => vec![],
         }
     }
@@ -64,6 +69,7 @@ impl AuthMethod {
             AuthMethod::PasswordTotp => "Password and authenticator code",
             AuthMethod::PasswordRecoveryCode => "Password and recovery code",
             AuthMethod::LoginLink => "Login link",
+            AuthMethod::EmailCode => "Login code by email",
             AuthMethod::Setup => "Setup link",
             AuthMethod::Signup => "Account creation",
         }
@@ -108,6 +114,7 @@ mod tests {
             AuthMethod::Passkey,
             AuthMethod::PasswordTotp,
             AuthMethod::LoginLink,
+            AuthMethod::EmailCode,
             AuthMethod::Setup,
         ] {
             assert_eq!(AuthMethod::parse(m.as_str()), Some(m));

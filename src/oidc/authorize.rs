@@ -328,6 +328,31 @@ async fn continue_authorization(
         ip: Some(info.ip.to_string()),
         user_agent: info.user_agent.clone(),
     };
+    // Only an unverified address costs a settings lookup; verified users skip it.
+    if !crate::auth::email::may_use_applications(&state.mail, user).await? {
+        audit::record(
+            &state.store,
+            "oidc.authorize.denied",
+            &origin,
+            Some(&user.id),
+            json!({"client_id": req.client.id, "reason": "email_unverified"}),
+        )
+        .await?;
+        if prompts.contains(&"none") {
+            return Ok(req.error(
+                iss,
+                "access_denied",
+                "the user's email address is not verified",
+            ));
+        }
+        return Ok(unverified_page(
+            state,
+            headers,
+            &signed_in,
+            params,
+            &req.client,
+        ));
+    }
     if user_still_allowed(state, &req.client, &user.id)
         .await
         .map_err(|_| WebError::Unavailable)?
@@ -425,6 +450,34 @@ async fn issue_code(
     )
     .await?;
     Ok(req.respond(iss, &[("code", code.expose())]))
+}
+
+#[derive(Template)]
+#[template(path = "email_unverified.html")]
+struct UnverifiedPage<'a> {
+    chrome: &'a Chrome,
+    client_name: &'a str,
+    email: &'a str,
+    /// This authorization request again, to come back to once verified.
+    next: String,
+}
+
+/// A clear page instead of a code: the address must be verified first.
+fn unverified_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    signed_in: &SignedIn,
+    params: &Params,
+    client: &Client,
+) -> Response {
+    let page = Page::for_user(state, headers, signed_in);
+    let view = UnverifiedPage {
+        chrome: &page.chrome,
+        client_name: &client.name,
+        email: signed_in.user.email.as_deref().unwrap_or_default(),
+        next: format!("/authorize?{}", params.to_query(&[])),
+    };
+    page.render(StatusCode::FORBIDDEN, &view)
 }
 
 struct ScopeView {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, new_id, now};
+use super::{Store, StoreError, Tx, new_id, now};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
@@ -113,5 +113,33 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    /// Live keys that expire before `until` and whose owner was not told yet.
+    pub async fn api_keys_expiring_unnoticed(&self, until: i64) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM api_keys WHERE revoked_at IS NULL AND expiry_notice_at IS NULL AND expires_at > $1 AND expires_at <= $2 \
+             ORDER BY expires_at"
+        ))
+        .bind(now())
+        .bind(until)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Remember that a key's owner is being told it expires; true for exactly one
+    /// caller, so that the notice is queued once however many instances look.
+    pub async fn mark_api_key_expiry_noticed_in(tx: &mut Tx, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET expiry_notice_at = $2 WHERE id = $1 AND expiry_notice_at IS NULL",
+        )
+        .bind(id)
+        .bind(now())
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -4,8 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::users::insert_user;
-use super::{Store, StoreError, new_id, now};
+use super::{Store, StoreError, Tx, new_id, now};
 use crate::domain::user::{NewUser, User};
 
 /// An invite link as the console lists it (the token itself is only shown once).
@@ -174,15 +173,14 @@ impl Store {
         Ok(())
     }
 
-    /// Create a user who signed up themselves, spending one use of `invite_id` (when
-    /// given) and joining its groups, all or nothing. Two people racing for the last use
-    /// of an invite cannot both get it.
-    pub async fn sign_up(
-        &self,
+    /// Create a user who signed up themselves inside `tx`, spending one use of
+    /// `invite_id` (when given) and joining its groups. Two people racing for the last
+    /// use of an invite cannot both get it: the use is taken by a guarded UPDATE.
+    pub async fn sign_up_in(
+        tx: &mut Tx,
         user: &NewUser,
         invite_id: Option<&str>,
     ) -> Result<User, SignupRejection> {
-        let mut tx = self.writer().begin().await.map_err(StoreError::from)?;
         if let Some(id) = invite_id {
             let spent = sqlx::query(
                 "UPDATE invites SET uses = uses + 1 WHERE id = $1 AND revoked_at IS NULL \
@@ -190,14 +188,14 @@ impl Store {
             )
             .bind(id)
             .bind(now())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(StoreError::from)?;
             if spent.rows_affected() != 1 {
                 return Err(SignupRejection::InviteUnusable);
             }
         }
-        let created = insert_user(&mut *tx, user).await?;
+        let created = Store::create_user_in(tx, user).await?;
         if let Some(id) = invite_id {
             sqlx::query(
                 "INSERT INTO group_members (group_id, user_id, created_at) \
@@ -206,11 +204,10 @@ impl Store {
             .bind(id)
             .bind(&created.id)
             .bind(now())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(StoreError::from)?;
         }
-        tx.commit().await.map_err(StoreError::from)?;
         Ok(created)
     }
 }

@@ -15,11 +15,13 @@ mod images;
 mod invites;
 mod login_codes;
 mod meta;
+mod outbox;
 mod passkeys;
 mod sessions;
 mod settings;
 mod signing_keys;
 mod throttle;
+mod user_tokens;
 mod users;
 
 use std::path::Path;
@@ -37,10 +39,12 @@ pub use credentials::UserCredentials;
 pub use grants::{AccessRecord, CodeGrant, Redemption, RefreshGrant};
 pub use images::StoredImage;
 pub use invites::{Invite, NewInvite, SignupRejection};
-pub use login_codes::CodeRejection;
+pub use login_codes::{CodeBinding, CodeRejection, EmailedCode};
+pub use outbox::{MailStatus, NewMail, OutboxMail};
 pub use passkeys::PasskeyRow;
 pub use signing_keys::SigningKeyRow;
 pub use throttle::ThrottleState;
+pub use user_tokens::{NOT_ME, VERIFY_EMAIL, Verification};
 pub use users::UserUpdate;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -66,6 +70,11 @@ pub enum Backend {
     Sqlite,
     Postgres,
 }
+
+/// A transaction on the writer: several rows that must exist together (an event and
+/// the email it causes). On SQLite it holds the one writer connection, so nothing that
+/// writes through `Store` may be awaited while it is open.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// A handle on the database; cheap to clone.
 ///
@@ -196,6 +205,11 @@ impl Store {
         {
             tracing::warn!("database connections did not close within 5 s");
         }
+    }
+
+    /// Start a write transaction (see [`Tx`]).
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(self.writer.begin().await?)
     }
 
     /// The pool for reads.

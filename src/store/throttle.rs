@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, Tx};
 
 /// The state of one throttle key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,6 +65,19 @@ impl Store {
         fingerprint: &str,
         at: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let new = Store::remember_device_in(&mut tx, user_id, fingerprint, at).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// `remember_device` in the caller's transaction (with the notice it may cause).
+    pub async fn remember_device_in(
+        tx: &mut Tx,
+        user_id: &str,
+        fingerprint: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
             "INSERT INTO known_devices (user_id, fingerprint, first_seen, last_seen) VALUES ($1, $2, $3, $3) \
              ON CONFLICT (user_id, fingerprint) DO NOTHING",
@@ -72,7 +85,7 @@ impl Store {
         .bind(user_id)
         .bind(fingerprint)
         .bind(at)
-        .execute(self.writer())
+        .execute(&mut **tx)
         .await?
         .rows_affected()
             == 1;
@@ -83,7 +96,7 @@ impl Store {
             .bind(user_id)
             .bind(fingerprint)
             .bind(at)
-            .execute(self.writer())
+            .execute(&mut **tx)
             .await?;
         }
         Ok(inserted)

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, conflict_as, flag, new_id, now};
+use super::{Store, StoreError, Tx, conflict_as, flag, new_id, now};
 use crate::domain::user::{NewUser, User};
 
 macro_rules! columns {
@@ -51,39 +51,13 @@ pub struct UserUpdate {
     pub locale: Option<Option<String>>,
 }
 
-/// Insert a user with whatever executor the caller holds (a pool or a transaction).
-pub(super) async fn insert_user<'e>(
-    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    user: &NewUser,
-) -> Result<User, StoreError> {
-    let t = now();
-    let sql = concat!(
-        "INSERT INTO users (",
-        columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10) RETURNING ",
-        columns!()
-    );
-    let row = sqlx::query(sql)
-        .bind(new_id())
-        .bind(&user.username)
-        .bind(&user.email)
-        .bind(flag(user.email_verified))
-        .bind(&user.first_name)
-        .bind(&user.last_name)
-        .bind(&user.display_name)
-        .bind(flag(user.is_admin))
-        .bind(&user.locale)
-        .bind(t)
-        .fetch_one(executor)
-        .await
-        .map_err(conflict_as(user_conflict))?;
-    Ok(user_from_row(&row)?)
-}
-
 impl Store {
     /// Insert a validated user. A taken username or email is a `Conflict`.
     pub async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
-        insert_user(self.writer(), user).await
+        let mut tx = self.begin().await?;
+        let created = Store::create_user_in(&mut tx, user).await?;
+        tx.commit().await?;
+        Ok(created)
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
@@ -134,6 +108,20 @@ impl Store {
     /// Apply a profile change to a user. Values must already be validated.
     pub async fn update_user(&self, id: &str, change: &UserUpdate) -> Result<User, StoreError> {
         let current = self.user_by_id(id).await?.ok_or(StoreError::NotFound)?;
+        let mut tx = self.begin().await?;
+        let user = Store::update_user_in(&mut tx, &current, change).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// `update_user` in the caller's transaction, over the row as read before (`current`),
+    /// so that the emails a change causes are queued with it.
+    pub async fn update_user_in(
+        tx: &mut Tx,
+        current: &User,
+        change: &UserUpdate,
+    ) -> Result<User, StoreError> {
+        let current = current.clone();
         let email = change.email.clone().unwrap_or(current.email);
         let sql = concat!(
             "UPDATE users SET username = $2, email = $3, email_verified = $4, first_name = $5, last_name = $6, \
@@ -141,7 +129,7 @@ impl Store {
             columns!()
         );
         let row = sqlx::query(sql)
-            .bind(id)
+            .bind(&current.id)
             .bind(change.username.clone().unwrap_or(current.username))
             .bind(email)
             .bind(flag(
@@ -153,11 +141,52 @@ impl Store {
             .bind(flag(change.is_admin.unwrap_or(current.is_admin)))
             .bind(change.locale.clone().unwrap_or(current.locale))
             .bind(now())
-            .fetch_optional(self.writer())
+            .fetch_optional(&mut **tx)
             .await
             .map_err(conflict_as(user_conflict))?
             .ok_or(StoreError::NotFound)?;
         Ok(user_from_row(&row)?)
+    }
+
+    /// Create a user in the caller's transaction (with the verification email it causes).
+    pub async fn create_user_in(tx: &mut Tx, user: &NewUser) -> Result<User, StoreError> {
+        let t = now();
+        let sql = concat!(
+            "INSERT INTO users (",
+            columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10) RETURNING ",
+            columns!()
+        );
+        let row = sqlx::query(sql)
+            .bind(new_id())
+            .bind(&user.username)
+            .bind(&user.email)
+            .bind(flag(user.email_verified))
+            .bind(&user.first_name)
+            .bind(&user.last_name)
+            .bind(&user.display_name)
+            .bind(flag(user.is_admin))
+            .bind(&user.locale)
+            .bind(t)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(conflict_as(user_conflict))?;
+        Ok(user_from_row(&row)?)
+    }
+
+    /// Mark a user's current address verified or not (an admin vouching for it).
+    pub async fn set_email_verified(&self, id: &str, verified: bool) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE users SET email_verified = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(flag(verified))
+                .bind(now())
+                .execute(self.writer())
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     /// Disable or enable a user. Disabling also ends every session of the user, in

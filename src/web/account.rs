@@ -23,10 +23,12 @@ struct AccountPage<'a> {
     display_name: &'a str,
     username: &'a str,
     email: &'a str,
+    email_verified: bool,
     is_admin: bool,
     /// The picture's address, changing with the picture so browsers fetch the new one.
     picture_url: String,
     has_picture: bool,
+    unverified: bool,
     notice: Option<&'static str>,
     alert: Option<&'static str>,
 }
@@ -34,6 +36,7 @@ struct AccountPage<'a> {
 #[derive(Deserialize, Default)]
 pub struct AccountQuery {
     done: Option<String>,
+    notice: Option<String>,
     picture_error: Option<String>,
 }
 
@@ -58,12 +61,17 @@ pub async fn overview(
         display_name: &user.display_name,
         username: &user.username,
         email: user.email.as_deref().unwrap_or("—"),
+        email_verified: user.email.is_some() && user.email_verified,
         is_admin: user.is_admin,
         picture_url: format!("/pictures/users/{}?v={version}", user.id),
         has_picture: picture.is_some(),
-        notice: match query.done.as_deref() {
-            Some("picture_updated") => Some("Your picture was saved."),
-            Some("picture_removed") => Some("Your picture was removed."),
+        unverified: super::profile::shows_unverified_banner(&state, user).await?,
+        notice: match (query.done.as_deref(), query.notice.as_deref()) {
+            (Some("picture_updated"), _) => Some("Your picture was saved."),
+            (Some("picture_removed"), _) => Some("Your picture was removed."),
+            (_, Some("verification_sent")) => {
+                Some("A new link is on its way to your email address. It works for 24 hours.")
+            }
             _ => None,
         },
         alert: query

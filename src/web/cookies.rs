@@ -8,6 +8,8 @@ pub const SESSION: &str = "latchkey_session";
 pub const CSRF: &str = "latchkey_csrf";
 pub const DEVICE: &str = "latchkey_device";
 pub const PENDING: &str = "latchkey_pending";
+/// Binds an emailed login code to the browser that asked for it.
+pub const EMAIL_CODE: &str = "latchkey_email_code";
 
 /// How long the device cookie lives: about 400 days, the most browsers keep.
 pub const DEVICE_MAX_AGE: i64 = 400 * 86_400;

@@ -12,10 +12,17 @@ use super::cookies::{DEVICE, DEVICE_MAX_AGE, PENDING, SESSION};
 use super::{Chrome, Page, WebError, error_page, see_other, session};
 use crate::app::AppState;
 use crate::audit;
-use crate::auth::{AuthError, Client, NewSession, PasswordOutcome, login_link, safe_next};
+use crate::auth::{
+    AuthError, Client, NewSession, PasswordOutcome, login_code, login_link, safe_next,
+};
 use crate::domain::session::AuthMethod;
 use crate::http::ClientInfo;
 use crate::store::CodeRejection;
+
+/// A value for a query string.
+pub(super) fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
 
 /// The `auth::Client` of a request: address, user agent, device cookie.
 pub(super) fn auth_client(state: &AppState, headers: &HeaderMap, info: &ClientInfo) -> Client {
@@ -63,6 +70,8 @@ struct LoginPage<'a> {
     login: &'a str,
     error: Option<&'a str>,
     password_login: bool,
+    email_codes: bool,
+    next_enc: String,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +99,8 @@ pub async fn page(
         login: &hint,
         error: None,
         password_login: state.auth.password_login_enabled(),
+        email_codes: login_code::offered(&state.mail).await,
+        next_enc: encode(&next),
     };
     Ok(page.render(StatusCode::OK, &view))
 }
@@ -152,6 +163,8 @@ pub async fn password(
         login: &login,
         error: Some(&message),
         password_login: state.auth.password_login_enabled(),
+        email_codes: login_code::offered(&state.mail).await,
+        next_enc: encode(&next),
     };
     Ok(page.render(status, &view))
 }

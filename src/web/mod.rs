@@ -6,11 +6,13 @@ mod admin;
 mod apps;
 pub mod cookies;
 mod csrf;
+mod email_pages;
 mod health;
 mod login;
 mod pages;
 mod passkey_api;
 pub mod pictures;
+mod profile;
 mod security;
 mod session;
 mod setup;
@@ -63,6 +65,24 @@ pub fn routes() -> Router<AppState> {
             "/login/code/{token}",
             get(login::link_page).post(login::link_redeem),
         )
+        .route(
+            "/login/email",
+            get(email_pages::request_page).post(email_pages::request),
+        )
+        .route(
+            "/login/enter-code",
+            get(email_pages::enter_code_page).post(email_pages::enter_code),
+        )
+        .route("/verify-email/{token}", get(email_pages::verify_email))
+        .route(
+            "/account/not-me/{token}",
+            get(email_pages::not_me_page).post(email_pages::not_me),
+        )
+        .route(
+            "/account/verify-email/resend",
+            post(email_pages::resend_verification),
+        )
+        .route("/account/profile", get(profile::page).post(profile::save))
         .route("/webauthn/login/start", post(passkey_api::login_start))
         .route("/webauthn/login/finish", post(passkey_api::login_finish))
         .route(

@@ -200,7 +200,24 @@ pub async fn create(
         ));
     }
     let invite_id = invite.as_ref().map(|i| i.id.as_str());
-    let user = match state.store.sign_up(&new, invite_id).await {
+    let signed_up = match crate::auth::email::sign_up(&state.mail, new, invite_id).await {
+        Ok(result) => result,
+        Err(crate::auth::AuthError::Invalid(e)) => {
+            return Ok(render(
+                &state,
+                &headers,
+                &form,
+                Some(e),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ));
+        }
+        Err(crate::auth::AuthError::Store(StoreError::Conflict(message))) => {
+            Err(SignupRejection::Store(StoreError::Conflict(message)))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let user = match signed_up {
         Ok(user) => user,
         Err(SignupRejection::InviteUnusable) => return Ok(unusable_invite()),
         Err(SignupRejection::Store(StoreError::Conflict(message))) => {

@@ -31,6 +31,20 @@ impl Browser {
         }
     }
 
+    /// A browser that names itself with `user_agent` (as a real one does).
+    pub fn with_user_agent(base: &str, origin: &str, user_agent: &str) -> Browser {
+        Browser {
+            base: base.to_string(),
+            origin: origin.to_string(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(user_agent)
+                .build()
+                .unwrap(),
+            cookies: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.cookies.lock().unwrap().get(name).cloned()
     }

@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod config_errors;
 mod lifecycle;
+mod mail;
 mod oidc;
 mod server;
 mod store;

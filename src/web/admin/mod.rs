@@ -6,6 +6,7 @@
 mod api_keys;
 mod audit_log;
 mod clients;
+mod email;
 mod groups;
 mod invites;
 mod logos;
@@ -45,6 +46,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/users/{id}/login-link",
             post(user_access::create_login_link),
+        )
+        .route(
+            "/admin/users/{id}/email-login-code",
+            post(user_access::email_login_code),
+        )
+        .route(
+            "/admin/users/{id}/email-verified",
+            post(user_access::set_email_verified),
         )
         .route(
             "/admin/users/{id}/sessions/revoke",
@@ -91,6 +100,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/invites", get(invites::list).post(invites::create))
         .route("/admin/invites/{id}/revoke", post(invites::revoke))
+        .route("/admin/email", get(email::page))
+        .route("/admin/email/smtp", post(email::save_smtp))
+        .route("/admin/email/test", post(email::send_test))
+        .route("/admin/email/switches", post(email::save_switches))
+        .route("/admin/email/outbox/{id}/retry", post(email::retry))
         .route("/admin/clients", get(clients::list))
         .route(
             "/admin/clients/new",
@@ -231,6 +245,9 @@ fn message(code: &str) -> Option<&'static str> {
             "You cannot disable, delete or demote yourself. Ask another administrator."
         }
         "user_is_disabled" => "A disabled user cannot get a login link. Enable them first.",
+        "login_code_sent" => "A login code is on its way to the user's email address.",
+        "email_verified" => "The email address is marked verified.",
+        "email_unverified" => "The email address is marked not verified.",
         "not_found" => "That item no longer exists.",
         "group_created" => "The group was created.",
         "group_updated" => "The group was saved.",

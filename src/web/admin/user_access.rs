@@ -176,3 +176,67 @@ pub async fn reset_totp(
     .await?;
     Ok(see_other(&format!("/admin/users/{id}?done=totp_reset"), []))
 }
+
+/// Email the user a login code and a one-click link (the code is never shown here).
+pub async fn email_login_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    info: ClientInfo,
+    admin: AdminSession,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
+    let Some(user) = state.store.user_by_id(&id).await? else {
+        return Ok(gone("/admin/users"));
+    };
+    let origin = admin.origin(&state, &headers, &info);
+    match crate::auth::login_code::send_by_admin(&state.mail, &user, &origin).await {
+        Ok(()) => Ok(see_other(
+            &format!("/admin/users/{id}?done=login_code_sent"),
+            [],
+        )),
+        Err(AuthError::NotAllowed(reason)) => Err(WebError::Forbidden(format!(
+            "No login code was sent: {reason}."
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct VerifiedForm {
+    csrf: Option<String>,
+    verified: Option<String>,
+}
+
+/// An admin vouches for the user's address (or withdraws that).
+pub async fn set_email_verified(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    info: ClientInfo,
+    admin: AdminSession,
+    Path(id): Path<String>,
+    Form(form): Form<VerifiedForm>,
+) -> Result<Response, WebError> {
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
+    let Some(user) = state.store.user_by_id(&id).await? else {
+        return Ok(gone("/admin/users"));
+    };
+    let verified = super::ticked(&form.verified);
+    state.store.set_email_verified(&id, verified).await?;
+    audit::record(
+        &state.store,
+        "admin.user.email_verified",
+        &admin.origin(&state, &headers, &info),
+        Some(&id),
+        json!({"email": user.email, "before": {"email_verified": user.email_verified},
+               "after": {"email_verified": verified}}),
+    )
+    .await?;
+    let done = if verified {
+        "email_verified"
+    } else {
+        "email_unverified"
+    };
+    Ok(see_other(&format!("/admin/users/{id}?done={done}"), []))
+}

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::app::AppState;
 use crate::audit;
-use crate::auth::device;
+use crate::auth::{AuthError, device};
 use crate::domain::user::{NewUser, User};
 use crate::http::ClientInfo;
 use crate::store::{StoreError, UserUpdate};
@@ -217,9 +217,10 @@ pub async fn create(
         Ok(n) => n,
         Err(e) => return Ok(invalid(e)),
     };
-    let user = match state.store.create_user(&new).await {
+    let user = match crate::auth::email::create_user(&state.mail, new).await {
         Ok(u) => u,
-        Err(StoreError::Conflict(m)) => return Ok(invalid(conflict_field(m))),
+        Err(AuthError::Invalid(e)) => return Ok(invalid(e.into())),
+        Err(AuthError::Store(StoreError::Conflict(m))) => return Ok(invalid(conflict_field(m))),
         Err(e) => return Err(e.into()),
     };
     audit::record(
@@ -422,8 +423,9 @@ pub async fn update(
         };
         return render_detail(&state, &headers, &admin, &before, rejected(e)).await;
     }
+    // A changed address is verified again (or not) as the email policy says.
     let change = UserUpdate {
-        email_verified: (valid.email != before.email).then_some(false),
+        email_verified: None,
         username: Some(valid.username),
         email: Some(valid.email),
         first_name: Some(valid.first_name),
@@ -432,13 +434,16 @@ pub async fn update(
         is_admin: Some(valid.is_admin),
         locale: None,
     };
-    let after = match state.store.update_user(&id, &change).await {
+    let after = match crate::auth::email::update_user(&state.mail, &before, change).await {
         Ok(u) => u,
-        Err(StoreError::Conflict(m)) => {
+        Err(AuthError::Invalid(e)) => {
+            return render_detail(&state, &headers, &admin, &before, rejected(e.into())).await;
+        }
+        Err(AuthError::Store(StoreError::Conflict(m))) => {
             let e = conflict_field(m);
             return render_detail(&state, &headers, &admin, &before, rejected(e)).await;
         }
-        Err(StoreError::NotFound) => return Ok(not_found()),
+        Err(AuthError::Store(StoreError::NotFound)) => return Ok(not_found()),
         Err(e) => return Err(e.into()),
     };
     let summary = changes(&before, &after);

@@ -48,6 +48,8 @@ async fn signed_in_browser(
             &NewUser {
                 username: username.into(),
                 email: Some(format!("{username}@example.org")),
+                // Applications refuse unverified addresses by default (tests/it/mail).
+                email_verified: true,
                 first_name: "Kim".into(),
                 ..NewUser::default()
             }
