@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod audit_log;
+mod claims;
 mod clients;
 mod groups;
 mod invites;

@@ -5,6 +5,7 @@
 
 mod api_keys;
 mod audit_log;
+mod claims;
 mod clients;
 mod email;
 mod groups;
@@ -97,6 +98,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/clients/{id}/logo/delete",
             post(logos::remove_client_logo),
+        )
+        .route(
+            "/admin/{kind}/{id}/claims",
+            get(claims::show).post(claims::set),
+        )
+        .route(
+            "/admin/{kind}/{id}/claims/{key}/delete",
+            post(claims::remove),
         )
         .route("/admin/invites", get(invites::list).post(invites::create))
         .route("/admin/invites/{id}/revoke", post(invites::revoke))
@@ -265,6 +274,8 @@ fn message(code: &str) -> Option<&'static str> {
         "picture_format" => "That file is not a PNG, JPEG, WebP or SVG picture.",
         "picture_broken" => "That picture could not be read. Try another file.",
         "logo_removed" => "The logo was removed.",
+        "claim_saved" => "The claim was saved.",
+        "claim_removed" => "The claim was removed.",
         "settings_saved" => "The settings were saved.",
         "client_deleted" => "The client was deleted; its tokens no longer work.",
         "client_updated" => "The changes were saved; they count at once.",
