@@ -15,11 +15,9 @@ use crate::crypto::EncryptionKey;
 use crate::http::middleware::{self, HttpPolicy};
 use crate::http::server;
 use crate::oidc::keys::KeyRing;
+use crate::settings::{RuntimeSettings, Settings};
 use crate::setup::{self, SetupGate};
 use crate::store::{Store, StoreError};
-
-/// The name on pages, in passkey prompts and authenticator apps (an admin setting later).
-pub const APP_NAME: &str = "Latchkey";
 
 /// Everything a request handler may use; cheap to clone.
 #[derive(Clone)]
@@ -33,6 +31,8 @@ pub struct AppInner {
     pub auth: Auth,
     pub keys: KeyRing,
     pub clients: crate::oidc::client_cache::ClientCache,
+    /// What the admin may change while Latchkey runs.
+    pub runtime: Arc<Settings>,
 }
 
 impl Deref for AppState {
@@ -43,9 +43,14 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// The name shown on every page. (Becomes an admin setting later.)
-    pub fn app_name(&self) -> &str {
-        APP_NAME
+    /// The runtime settings in force now (cached; see `settings.rs`).
+    pub fn settings(&self) -> Arc<RuntimeSettings> {
+        self.runtime.get()
+    }
+
+    /// The name shown on every page, in emails and in authenticator apps.
+    pub fn app_name(&self) -> String {
+        self.settings().app_name.clone()
     }
 
     /// Cookie names and flags: `__Host-` and Secure when the public URL is https.
@@ -194,7 +199,10 @@ pub async fn start(
     let keys = KeyRing::open(store.clone(), encryption.clone())
         .await
         .map_err(|e| StartError::Other(format!("cannot prepare the signing keys: {e}")))?;
-    let auth = Auth::new(&config, store.clone(), encryption.clone(), APP_NAME);
+    let runtime = Settings::load(&config, store.clone())
+        .await
+        .map_err(|e| StartError::Other(format!("cannot read the settings: {e}")))?;
+    let auth = Auth::new(&config, store.clone(), encryption.clone(), runtime.clone());
     let state = AppState(Arc::new(AppInner {
         config,
         store,
@@ -203,6 +211,7 @@ pub async fn start(
         auth,
         keys,
         clients: Default::default(),
+        runtime,
     }));
     let app = router(state.clone());
 
@@ -273,7 +282,7 @@ async fn delete_expired(state: AppState) {
         let now = crate::store::now();
         if let Err(e) = state
             .store
-            .delete_expired_auth_state(now, state.auth.idle_timeout)
+            .delete_expired_auth_state(now, state.auth.idle_timeout())
             .await
         {
             tracing::warn!(error = %e, "housekeeping failed");
@@ -292,6 +301,11 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::oidc::routes())
         .merge(crate::api::routes())
         .fallback(crate::web::not_found)
+        // Error pages anywhere (not found included) show the application's name.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::web::with_app_name,
+        ))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
             policy,

@@ -134,6 +134,10 @@ settings! {
     log_level: LogLevel = "LATCHKEY_LOG_LEVEL", default "info";
     /// Log format: `text` for people, `json` for a log collector or SIEM.
     log_format: LogFormat = "LATCHKEY_LOG_FORMAT", default "text";
+    /// The name people see on every page and in emails.
+    app_name: AppName = "LATCHKEY_APP_NAME", default "Latchkey";
+    /// Who may create an account: `disabled` (only admins create users), `invite` (with an invite link) or `open`.
+    signup_mode: SignupMode = "LATCHKEY_SIGNUP_MODE", default "disabled";
     /// Sign-in with username and password (+ TOTP): `enabled` or `disabled` (passkeys and links only).
     password_login: Toggle = "LATCHKEY_PASSWORD_LOGIN", default "enabled";
     /// Require a TOTP code (or recovery code) for every password sign-in: `true` or `false`.
@@ -543,6 +547,55 @@ impl SettingValue for UserVerification {
             "required" => Ok(UserVerification::Required),
             "preferred" => Ok(UserVerification::Preferred),
             other => Err(format!("`{other}` is not required or preferred")),
+        }
+    }
+}
+
+/// The application name: 1–60 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppName(pub String);
+
+impl SettingValue for AppName {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        let name = text.trim();
+        if name.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if name.chars().count() > 60 {
+            return Err("must be at most 60 characters".into());
+        }
+        if name.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(AppName(name.to_string()))
+    }
+}
+
+/// Who may create an account without an admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupMode {
+    Disabled,
+    Invite,
+    Open,
+}
+
+impl SignupMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignupMode::Disabled => "disabled",
+            SignupMode::Invite => "invite",
+            SignupMode::Open => "open",
+        }
+    }
+}
+
+impl SettingValue for SignupMode {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "disabled" => Ok(SignupMode::Disabled),
+            "invite" => Ok(SignupMode::Invite),
+            "open" => Ok(SignupMode::Open),
+            other => Err(format!("`{other}` is not disabled, invite or open")),
         }
     }
 }

@@ -6,6 +6,7 @@ mod audit_log;
 mod clients;
 mod groups;
 mod keys;
+mod settings;
 mod users;
 
 use std::collections::BTreeMap;
@@ -59,6 +60,10 @@ pub fn routes() -> Router<AppState> {
             get(clients::show).delete(clients::delete),
         )
         .route("/api/v1/clients/{id}/rotate-secret", post(clients::rotate))
+        .route(
+            "/api/v1/settings",
+            get(settings::list).patch(settings::update),
+        )
         .route("/api/v1/audit", get(audit_log::list))
         .route("/api/v1/api-keys", get(keys::list).post(keys::create))
         .route("/api/v1/api-keys/{id}", axum::routing::delete(keys::revoke))

@@ -21,6 +21,7 @@ use crate::crypto::EncryptionKey;
 use crate::domain::Invalid;
 use crate::domain::session::AuthMethod;
 use crate::domain::user::User;
+use crate::settings::Settings;
 use crate::store::{Store, StoreError, now};
 
 pub use session::NewSession;
@@ -84,30 +85,38 @@ pub struct Auth {
     pub keys: Arc<EncryptionKey>,
     pub passkeys: Arc<passkey::Passkeys>,
     pub passwords: password::PasswordHasherPool,
-    pub password_login: bool,
-    pub totp_required: bool,
-    pub idle_timeout: i64,
-    pub lifetime: i64,
-    pub app_name: String,
+    /// The admin's sign-in policy and session lengths, read at each use.
+    pub settings: Arc<Settings>,
 }
 
 impl Auth {
-    pub fn new(config: &Config, store: Store, keys: Arc<EncryptionKey>, app_name: &str) -> Auth {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        keys: Arc<EncryptionKey>,
+        settings: Arc<Settings>,
+    ) -> Auth {
         Auth {
+            // The relying-party name authenticators show is fixed at start.
             passkeys: Arc::new(passkey::Passkeys::new(
                 &config.app_url,
-                app_name,
-                config.passkey_user_verification,
+                &settings.get().app_name,
             )),
             passwords: password::PasswordHasherPool::new(),
-            password_login: config.password_login.is_enabled(),
-            totp_required: config.totp_required,
-            idle_timeout: config.session_idle_timeout.secs(),
-            lifetime: config.session_lifetime.secs(),
-            app_name: app_name.to_string(),
+            settings,
             store,
             keys,
         }
+    }
+
+    /// Whether password sign-in is on now.
+    pub fn password_login_enabled(&self) -> bool {
+        self.settings.get().password_login
+    }
+
+    /// Seconds an unused session lives.
+    pub fn idle_timeout(&self) -> i64 {
+        self.settings.get().session_idle_timeout
     }
 
     /// Record a failed attempt: throttle counters, audit row and log line.
@@ -167,7 +176,7 @@ impl Auth {
         next: &str,
         client: &Client,
     ) -> Result<PasswordOutcome, AuthError> {
-        if !self.password_login {
+        if !self.password_login_enabled() {
             return Err(AuthError::NotAllowed(
                 "Password sign-in is turned off. Use a passkey.".into(),
             ));
@@ -228,7 +237,7 @@ impl Auth {
             .await?
             .totp_secret_sealed
             .is_some();
-        if !has_totp && !self.totp_required {
+        if !has_totp && !self.settings.get().totp_required {
             return Ok(PasswordOutcome::Complete(user));
         }
         if !has_totp {
@@ -364,7 +373,7 @@ impl Auth {
             method,
             client,
             device.is_new,
-            self.lifetime,
+            self.settings.get().session_lifetime,
         )
         .await?;
         let origin = client.origin(Some(&user.id));
@@ -443,7 +452,7 @@ impl Auth {
     pub async fn sign_in_methods(&self, user_id: &str) -> Result<usize, AuthError> {
         let passkeys = self.store.passkeys_of_user(user_id).await?.len();
         let password = usize::from(
-            self.password_login
+            self.password_login_enabled()
                 && self
                     .store
                     .user_credentials(user_id)

@@ -26,7 +26,14 @@ const AUTHENTICATE: &str = "authenticate";
 
 pub struct Passkeys {
     core: WebauthnCore,
-    policy: UserVerificationPolicy,
+}
+
+/// The WebAuthn policy for the admin's user-verification setting.
+fn policy(uv: UserVerification) -> UserVerificationPolicy {
+    match uv {
+        UserVerification::Required => UserVerificationPolicy::Required,
+        UserVerification::Preferred => UserVerificationPolicy::Preferred,
+    }
 }
 
 /// The WebAuthn user handle of a user: the 16 bytes of their UUID id.
@@ -37,7 +44,7 @@ fn user_handle(user_id: &str) -> Result<Uuid, AuthError> {
 
 impl Passkeys {
     /// RP ID = host of the public URL, origin = the public URL itself.
-    pub fn new(app_url: &AppUrl, rp_name: &str, uv: UserVerification) -> Passkeys {
+    pub fn new(app_url: &AppUrl, rp_name: &str) -> Passkeys {
         let origin = url::Url::parse(app_url.as_str()).expect("the app URL was validated");
         let core = WebauthnCore::new_unsafe_experts_only(
             rp_name,
@@ -47,11 +54,7 @@ impl Passkeys {
             Some(false),
             Some(false),
         );
-        let policy = match uv {
-            UserVerification::Required => UserVerificationPolicy::Required,
-            UserVerification::Preferred => UserVerificationPolicy::Preferred,
-        };
-        Passkeys { core, policy }
+        Passkeys { core }
     }
 
     /// Begin adding a passkey for `user`; returns the ceremony id and the options for
@@ -60,6 +63,7 @@ impl Passkeys {
         &self,
         store: &Store,
         user: &User,
+        uv: UserVerification,
     ) -> Result<(String, Value), AuthError> {
         let existing = store.passkeys_of_user(&user.id).await?;
         let exclude = existing
@@ -86,7 +90,7 @@ impl Passkeys {
             ])
             .require_resident_key(true)
             .authenticator_attachment(None)
-            .user_verification_policy(self.policy)
+            .user_verification_policy(policy(uv))
             .reject_synchronised_authenticators(false)
             .exclude_credentials(Some(exclude))
             .extensions(Some(extensions));
@@ -154,10 +158,14 @@ impl Passkeys {
     }
 
     /// Begin a usernameless sign-in; the browser offers every passkey it holds for us.
-    pub async fn start_authentication(&self, store: &Store) -> Result<(String, Value), AuthError> {
+    pub async fn start_authentication(
+        &self,
+        store: &Store,
+        uv: UserVerification,
+    ) -> Result<(String, Value), AuthError> {
         let builder = self
             .core
-            .new_challenge_authenticate_builder(Vec::new(), Some(self.policy))
+            .new_challenge_authenticate_builder(Vec::new(), Some(policy(uv)))
             .map_err(webauthn_failure)?
             .extensions(Some(RequestAuthenticationExtensions {
                 appid: None,

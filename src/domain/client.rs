@@ -52,6 +52,13 @@ impl Client {
             .any(|registered| redirect_matches(registered, requested))
     }
 
+    /// May a member of these groups (by name) use the client? Everyone may when the
+    /// client names no groups.
+    pub fn admits<'a>(&self, mut group_names: impl Iterator<Item = &'a str>) -> bool {
+        self.allowed_groups.is_empty()
+            || group_names.any(|g| self.allowed_groups.iter().any(|a| a == g))
+    }
+
     pub fn accepts_post_logout_uri(&self, requested: &str) -> bool {
         self.post_logout_redirect_uris
             .iter()

@@ -13,6 +13,8 @@ pub enum AuthMethod {
     LoginLink,
     /// The first-admin setup link; no credential existed yet.
     Setup,
+    /// The person just created the account (sign-up); no credential existed yet.
+    Signup,
 }
 
 impl AuthMethod {
@@ -24,6 +26,7 @@ impl AuthMethod {
             AuthMethod::PasswordRecoveryCode => "password+recovery_code",
             AuthMethod::LoginLink => "login_link",
             AuthMethod::Setup => "setup",
+            AuthMethod::Signup => "signup",
         }
     }
 
@@ -35,6 +38,7 @@ impl AuthMethod {
             AuthMethod::PasswordRecoveryCode,
             AuthMethod::LoginLink,
             AuthMethod::Setup,
+            AuthMethod::Signup,
         ]
         .into_iter()
         .find(|m| m.as_str() == text)
@@ -48,7 +52,7 @@ impl AuthMethod {
             AuthMethod::PasswordTotp => vec!["pwd", "otp", "mfa"],
             AuthMethod::PasswordRecoveryCode => vec!["pwd", "otp", "mfa"],
             AuthMethod::LoginLink => vec!["otp"],
-            AuthMethod::Setup => vec![],
+            AuthMethod::Setup | AuthMethod::Signup => vec![],
         }
     }
 
@@ -61,6 +65,7 @@ impl AuthMethod {
             AuthMethod::PasswordRecoveryCode => "Password and recovery code",
             AuthMethod::LoginLink => "Login link",
             AuthMethod::Setup => "Setup link",
+            AuthMethod::Signup => "Account creation",
         }
     }
 }

@@ -255,3 +255,23 @@ impl Store {
         Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
     }
 }
+
+impl Store {
+    /// The latest events a user did or that were about them, newest first.
+    pub async fn audit_of_user(
+        &self,
+        user_id: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM audit_log WHERE actor_id = $1 OR subject = $1 ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
+    }
+}

@@ -140,13 +140,20 @@ impl Store {
 
     /// Delete a client; its codes, tokens and consents go with it.
     pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin().await?;
         let done = sqlx::query("DELETE FROM oidc_clients WHERE id = $1")
             .bind(id)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        // Its picture goes with it (pictures are keyed by owner, not by foreign key).
+        sqlx::query("DELETE FROM images WHERE owner = $1")
+            .bind(format!("client:{id}"))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

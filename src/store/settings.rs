@@ -36,6 +36,38 @@ impl Store {
         Ok(())
     }
 
+    /// Set (`Some`) or remove (`None`) several settings in one transaction.
+    pub async fn replace_settings(
+        &self,
+        values: &[(String, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let t = now();
+        for (key, value) in values {
+            match value {
+                Some(v) => {
+                    sqlx::query(
+                        "INSERT INTO app_settings (key, value, updated_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    )
+                    .bind(key)
+                    .bind(v)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM app_settings WHERE key = $1")
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn all_settings(&self) -> Result<BTreeMap<String, String>, StoreError> {
         let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM app_settings")
             .fetch_all(self.pool())

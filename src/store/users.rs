@@ -51,31 +51,39 @@ pub struct UserUpdate {
     pub locale: Option<Option<String>>,
 }
 
+/// Insert a user with whatever executor the caller holds (a pool or a transaction).
+pub(super) async fn insert_user<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    user: &NewUser,
+) -> Result<User, StoreError> {
+    let t = now();
+    let sql = concat!(
+        "INSERT INTO users (",
+        columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10) RETURNING ",
+        columns!()
+    );
+    let row = sqlx::query(sql)
+        .bind(new_id())
+        .bind(&user.username)
+        .bind(&user.email)
+        .bind(flag(user.email_verified))
+        .bind(&user.first_name)
+        .bind(&user.last_name)
+        .bind(&user.display_name)
+        .bind(flag(user.is_admin))
+        .bind(&user.locale)
+        .bind(t)
+        .fetch_one(executor)
+        .await
+        .map_err(conflict_as(user_conflict))?;
+    Ok(user_from_row(&row)?)
+}
+
 impl Store {
     /// Insert a validated user. A taken username or email is a `Conflict`.
     pub async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
-        let t = now();
-        let sql = concat!(
-            "INSERT INTO users (",
-            columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10) RETURNING ",
-            columns!()
-        );
-        let row = sqlx::query(sql)
-            .bind(new_id())
-            .bind(&user.username)
-            .bind(&user.email)
-            .bind(flag(user.email_verified))
-            .bind(&user.first_name)
-            .bind(&user.last_name)
-            .bind(&user.display_name)
-            .bind(flag(user.is_admin))
-            .bind(&user.locale)
-            .bind(t)
-            .fetch_one(self.writer())
-            .await
-            .map_err(conflict_as(user_conflict))?;
-        Ok(user_from_row(&row)?)
+        insert_user(self.writer(), user).await
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
@@ -177,13 +185,20 @@ impl Store {
 
     /// Delete a user and, by cascade, memberships and claims.
     pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin().await?;
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        // Its picture goes with it (pictures are keyed by owner, not by foreign key).
+        sqlx::query("DELETE FROM images WHERE owner = $1")
+            .bind(format!("user:{id}"))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -24,21 +24,52 @@ struct AccountPage<'a> {
     username: &'a str,
     email: &'a str,
     is_admin: bool,
+    /// The picture's address, changing with the picture so browsers fetch the new one.
+    picture_url: String,
+    has_picture: bool,
+    notice: Option<&'static str>,
+    alert: Option<&'static str>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct AccountQuery {
+    done: Option<String>,
+    picture_error: Option<String>,
 }
 
 pub async fn overview(
     State(state): State<AppState>,
     headers: HeaderMap,
     signed_in: SignedIn,
+    Query(query): Query<AccountQuery>,
 ) -> Result<Response, WebError> {
     let page = Page::for_user(&state, &headers, &signed_in);
     let user = &signed_in.user;
+    let picture = state
+        .store
+        .image(&super::pictures::user_owner(&user.id))
+        .await?;
+    let version = picture
+        .as_ref()
+        .map(|p| p.etag.as_str())
+        .unwrap_or("initials");
     let view = AccountPage {
         chrome: &page.chrome,
         display_name: &user.display_name,
         username: &user.username,
         email: user.email.as_deref().unwrap_or("—"),
         is_admin: user.is_admin,
+        picture_url: format!("/pictures/users/{}?v={version}", user.id),
+        has_picture: picture.is_some(),
+        notice: match query.done.as_deref() {
+            Some("picture_updated") => Some("Your picture was saved."),
+            Some("picture_removed") => Some("Your picture was removed."),
+            _ => None,
+        },
+        alert: query
+            .picture_error
+            .as_deref()
+            .and_then(super::pictures::picture_error_message),
     };
     Ok(page.render(StatusCode::OK, &view))
 }
@@ -71,7 +102,7 @@ async fn reauth_view(
     let view = ReauthPage {
         chrome: &page.chrome,
         next,
-        has_password: creds.password_hash.is_some() && state.auth.password_login,
+        has_password: creds.password_hash.is_some() && state.auth.password_login_enabled(),
         has_totp: creds.totp_secret_sealed.is_some(),
         error,
     };

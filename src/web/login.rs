@@ -44,7 +44,11 @@ pub(super) async fn end_current_session(
 /// The cookies that carry a new session (and a new device id) to the browser.
 pub(super) fn session_cookies(state: &AppState, new: &NewSession) -> Vec<String> {
     let cookies = state.cookies();
-    let mut out = vec![cookies.set(SESSION, new.token.expose(), Some(state.auth.lifetime))];
+    let mut out = vec![cookies.set(
+        SESSION,
+        new.token.expose(),
+        Some(state.settings().session_lifetime),
+    )];
     if let Some(device) = &new.device_cookie {
         out.push(cookies.set(DEVICE, device, Some(DEVICE_MAX_AGE)));
     }
@@ -85,7 +89,7 @@ pub async fn page(
         next: &next,
         login: &hint,
         error: None,
-        password_login: state.auth.password_login,
+        password_login: state.auth.password_login_enabled(),
     };
     Ok(page.render(StatusCode::OK, &view))
 }
@@ -147,7 +151,7 @@ pub async fn password(
         next: &next,
         login: &login,
         error: Some(&message),
-        password_login: state.auth.password_login,
+        password_login: state.auth.password_login_enabled(),
     };
     Ok(page.render(status, &view))
 }
@@ -282,7 +286,7 @@ pub async fn link_page(
 
 #[derive(Deserialize)]
 pub struct CsrfOnly {
-    csrf: Option<String>,
+    pub csrf: Option<String>,
 }
 
 pub async fn link_redeem(

@@ -3,15 +3,18 @@
 
 mod account;
 mod admin;
+mod apps;
 pub mod cookies;
 mod csrf;
 mod health;
 mod login;
 mod pages;
 mod passkey_api;
+pub mod pictures;
 mod security;
 mod session;
 mod setup;
+mod signup;
 
 use askama::Template;
 use axum::Router;
@@ -24,6 +27,7 @@ use crate::auth::AuthError;
 use crate::store::StoreError;
 
 pub use cookies::CookiePolicy;
+pub use security::when;
 pub use session::{SignedIn, current as current_session};
 
 /// Check the CSRF token of a form submitted to one of our pages.
@@ -43,8 +47,11 @@ pub fn routes() -> Router<AppState> {
         .route("/static/app.css", get(static_css))
         .route("/static/webauthn.js", get(static_js))
         .route("/static/form_post.js", get(static_form_post_js))
+        .route("/static/logo.svg", get(static_logo))
         .route("/setup", get(setup::form).post(setup::create_admin))
         .route("/setup/credential", get(setup::credential))
+        .route("/signup", get(signup::form).post(signup::create))
+        .route("/signup/credential", get(setup::credential))
         .route("/login", get(login::page))
         .route("/login/password", post(login::password))
         .route(
@@ -72,6 +79,8 @@ pub fn routes() -> Router<AppState> {
             get(account::reauth_page).post(account::reauth_password),
         )
         .route("/account/security", get(security::page))
+        .route("/account/apps", get(apps::apps))
+        .route("/account/activity", get(apps::activity))
         .route(
             "/account/passkeys/{id}/rename",
             post(security::rename_passkey),
@@ -99,11 +108,14 @@ pub fn routes() -> Router<AppState> {
             post(security::revoke_consent),
         )
         .merge(admin::routes())
+        .merge(pictures::routes())
 }
 
 /// What every page shows around its content.
 pub struct Chrome {
-    pub app_name: &'static str,
+    pub app_name: String,
+    /// The application logo's address, when one was uploaded.
+    pub logo: Option<String>,
     pub csrf: String,
     /// The signed-in user's display name, for the header.
     pub user: Option<String>,
@@ -121,7 +133,12 @@ impl Page {
         let token = csrf::token_for(state.cookies(), headers);
         Page {
             chrome: Chrome {
-                app_name: crate::app::APP_NAME,
+                app_name: state.app_name(),
+                logo: state
+                    .settings()
+                    .app_logo
+                    .as_ref()
+                    .map(|v| format!("/pictures/app?v={v}")),
                 csrf: token.token,
                 user: None,
                 is_admin: false,
@@ -172,11 +189,33 @@ struct MessagePage<'a> {
     message: &'a str,
 }
 
+tokio::task_local! {
+    /// The application name while a page request is handled, for pages rendered
+    /// without the state at hand (error pages).
+    static APP_NAME: String;
+}
+
+/// Middleware: make the application name known to error pages of this request.
+pub async fn with_app_name(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    APP_NAME.scope(state.app_name(), next.run(request)).await
+}
+
+fn current_app_name() -> String {
+    APP_NAME
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "Latchkey".to_string())
+}
+
 /// A friendly page for an error a person sees in the browser; never a stack trace.
 pub fn error_page(status: StatusCode, heading: &str, message: &str) -> Response {
     let page = MessagePage {
         chrome: Chrome {
-            app_name: crate::app::APP_NAME,
+            app_name: current_app_name(),
+            logo: None,
             csrf: String::new(),
             user: None,
             is_admin: false,
@@ -277,6 +316,16 @@ async fn static_js() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("static/webauthn.js"),
+    )
+}
+
+async fn static_logo() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("static/logo.svg"),
     )
 }
 

@@ -57,7 +57,12 @@ pub async fn login_start(State(state): State<AppState>, headers: HeaderMap) -> R
     if let Some(r) = csrf_rejection(&state, &headers) {
         return r;
     }
-    match state.auth.passkeys.start_authentication(&state.store).await {
+    match state
+        .auth
+        .passkeys
+        .start_authentication(&state.store, state.settings().passkey_user_verification)
+        .await
+    {
         Ok((ceremony, options)) => {
             Json(json!({ "ceremony": ceremony, "options": options })).into_response()
         }
@@ -186,7 +191,11 @@ pub async fn register_start(
     match state
         .auth
         .passkeys
-        .start_registration(&state.store, &signed_in.user)
+        .start_registration(
+            &state.store,
+            &signed_in.user,
+            state.settings().passkey_user_verification,
+        )
         .await
     {
         Ok((ceremony, options)) => {

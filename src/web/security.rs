@@ -161,7 +161,7 @@ async fn render(
                 name: p.name,
             })
             .collect(),
-        password_login: state.auth.password_login,
+        password_login: state.auth.password_login_enabled(),
         has_password: creds.password_hash.is_some(),
         totp_enabled: creds.totp_secret_sealed.is_some(),
         recovery_left: state.store.unused_recovery_codes(user_id).await?,
@@ -303,7 +303,7 @@ pub async fn set_password(
     super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let user = &signed_in.user;
     let creds = state.store.user_credentials(&user.id).await?;
-    if !state.auth.password_login {
+    if !state.auth.password_login_enabled() {
         return Err(WebError::Forbidden(
             "Password sign-in is turned off on this server.".into(),
         ));
@@ -439,7 +439,7 @@ fn enrol_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    let (_, base32, qr) = totp::enrolment(secret, state.app_name(), &signed_in.user.username);
+    let (_, base32, qr) = totp::enrolment(secret, &state.app_name(), &signed_in.user.username);
     let page = Page::for_user(state, headers, signed_in);
     Ok(page.render(
         status,
@@ -663,7 +663,7 @@ pub async fn revoke_consent(
     info: ClientInfo,
     signed_in: SignedIn,
     Path(client_id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<ConsentForm>,
 ) -> Result<Response, WebError> {
     super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     state
@@ -679,5 +679,17 @@ pub async fn revoke_consent(
         json!({ "client_id": client_id }),
     )
     .await?;
-    Ok(see_other(&format!("{HERE}?done=consent_revoked"), []))
+    // My apps lists the same approvals; each page gets the user back to itself.
+    let back = if form.from.as_deref() == Some("apps") {
+        "/account/apps"
+    } else {
+        HERE
+    };
+    Ok(see_other(&format!("{back}?done=consent_revoked"), []))
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    csrf: Option<String>,
+    from: Option<String>,
 }

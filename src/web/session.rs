@@ -36,7 +36,7 @@ pub async fn current(
         return Ok(None);
     };
     Ok(
-        session::resolve(&state.store, &cookie, state.auth.idle_timeout)
+        session::resolve(&state.store, &cookie, state.auth.idle_timeout())
             .await?
             .map(|(session, user)| SignedIn { session, user }),
     )

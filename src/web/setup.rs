@@ -180,7 +180,7 @@ pub async fn credential(
     let page = Page::for_user(&state, &headers, &signed_in);
     let view = CredentialPage {
         chrome: &page.chrome,
-        password_login: state.auth.password_login,
+        password_login: state.auth.password_login_enabled(),
     };
     Ok(page.render(StatusCode::OK, &view))
 }

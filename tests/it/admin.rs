@@ -3,6 +3,9 @@
 
 mod clients;
 mod groups;
+mod invites;
+mod pictures;
+mod settings;
 mod users;
 
 use latchkey::domain::client::Client;

@@ -115,4 +115,51 @@ impl Browser {
         fields.extend_from_slice(form);
         self.post(path, &fields).await
     }
+
+    /// Upload a file the way a `multipart/form-data` form does, with the CSRF token.
+    pub async fn upload(&self, path: &str, field: &str, file: &[u8]) -> Page {
+        self.upload_with_token(path, field, file, &self.csrf())
+            .await
+    }
+
+    /// An upload carrying `csrf` as its token (to test what a forged form gets).
+    pub async fn upload_with_token(
+        &self,
+        path: &str,
+        field: &str,
+        file: &[u8],
+        csrf: &str,
+    ) -> Page {
+        let boundary = "latchkey-test-boundary-7d1f";
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"upload\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .header("origin", &self.origin)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.read(res).await
+    }
 }

@@ -4,6 +4,9 @@
 
 mod clients;
 mod groups;
+mod invites;
+mod logos;
+mod settings;
 mod user_access;
 mod users;
 
@@ -66,6 +69,25 @@ pub fn routes() -> Router<AppState> {
             "/admin/groups/{id}/members/{user}/remove",
             post(groups::remove_member),
         )
+        .route(
+            "/admin/settings",
+            get(settings::show).post(settings::update),
+        )
+        .route(
+            "/admin/settings/logo",
+            post(logos::upload_app_logo).layer(upload_limit()),
+        )
+        .route("/admin/settings/logo/delete", post(logos::remove_app_logo))
+        .route(
+            "/admin/clients/{id}/logo",
+            post(logos::upload_client_logo).layer(upload_limit()),
+        )
+        .route(
+            "/admin/clients/{id}/logo/delete",
+            post(logos::remove_client_logo),
+        )
+        .route("/admin/invites", get(invites::list).post(invites::create))
+        .route("/admin/invites/{id}/revoke", post(invites::revoke))
         .route("/admin/clients", get(clients::list))
         .route(
             "/admin/clients/new",
@@ -80,6 +102,11 @@ pub fn routes() -> Router<AppState> {
             "/admin/clients/{id}/delete",
             get(clients::delete_confirm).post(clients::delete),
         )
+}
+
+/// Uploads may be a little larger than the largest picture accepted.
+fn upload_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(crate::media::MAX_UPLOAD + 64 * 1024)
 }
 
 /// A signed-in administrator. Anyone else signed in gets a friendly 403 page; without
@@ -128,7 +155,8 @@ impl FromRequestParts<AppState> for AdminSession {
         .map_err(|e| WebError::from(e).into_response())?;
         let page = Page::for_user(state, &parts.headers, &signed_in);
         let chrome = super::Chrome {
-            app_name: page.chrome.app_name,
+            app_name: page.chrome.app_name.clone(),
+            logo: page.chrome.logo.clone(),
             csrf: page.chrome.csrf.clone(),
             user: page.chrome.user.clone(),
             is_admin: false,
@@ -197,6 +225,10 @@ fn message(code: &str) -> Option<&'static str> {
         }
         "member_added" => "The member was added.",
         "member_removed" => "The member was removed.",
+        "invite_revoked" => "The invite link was withdrawn; it no longer works.",
+        "logo_updated" => "The logo was saved.",
+        "logo_removed" => "The logo was removed.",
+        "settings_saved" => "The settings were saved.",
         "client_deleted" => "The client was deleted; its tokens no longer work.",
         _ => return None,
     })

@@ -1,0 +1,220 @@
+//! Uploaded pictures: checked, decoded and re-encoded as PNG, so that nothing a user
+//! uploaded is ever served as it came (no scripts in SVG, no metadata, no oversized
+//! files). Also the initials avatar shown when a user has no picture.
+
+use image::{DynamicImage, ImageFormat, ImageReader, Limits, imageops::FilterType};
+
+/// The most an upload may weigh.
+pub const MAX_UPLOAD: usize = 5 * 1024 * 1024;
+/// Decoding stops for pictures larger than this many pixels a side (decompression bombs).
+const MAX_SIDE: u32 = 8192;
+/// Profile pictures are squares of this many pixels.
+pub const AVATAR_SIZE: u32 = 256;
+/// Logos fit in a square of this many pixels, keeping their shape.
+pub const LOGO_SIZE: u32 = 512;
+
+/// Why an upload was refused; `Display` is the message shown next to the field.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MediaError {
+    #[error("choose a picture to upload")]
+    Empty,
+    #[error("is larger than 5 MB")]
+    TooLarge,
+    #[error("is not a PNG, JPEG, WebP or SVG picture")]
+    UnknownFormat,
+    #[error("could not be read as a picture: {0}")]
+    Broken(String),
+}
+
+/// A picture ready to store: PNG bytes.
+pub struct Png(pub Vec<u8>);
+
+/// A square profile picture: the middle of the upload, `AVATAR_SIZE` a side.
+pub fn profile_picture(upload: &[u8]) -> Result<Png, MediaError> {
+    let image = decode(upload, AVATAR_SIZE)?;
+    let side = image.width().min(image.height());
+    let x = (image.width() - side) / 2;
+    let y = (image.height() - side) / 2;
+    let square = image.crop_imm(x, y, side, side);
+    encode(&square.resize_exact(AVATAR_SIZE, AVATAR_SIZE, FilterType::Lanczos3))
+}
+
+/// A logo that fits in `LOGO_SIZE` a side, keeping its shape (never enlarged).
+pub fn logo(upload: &[u8]) -> Result<Png, MediaError> {
+    let image = decode(upload, LOGO_SIZE)?;
+    if image.width() <= LOGO_SIZE && image.height() <= LOGO_SIZE {
+        return encode(&image);
+    }
+    encode(&image.resize(LOGO_SIZE, LOGO_SIZE, FilterType::Lanczos3))
+}
+
+fn decode(upload: &[u8], svg_size: u32) -> Result<DynamicImage, MediaError> {
+    if upload.is_empty() {
+        return Err(MediaError::Empty);
+    }
+    if upload.len() > MAX_UPLOAD {
+        return Err(MediaError::TooLarge);
+    }
+    if looks_like_svg(upload) {
+        return rasterize_svg(upload, svg_size);
+    }
+    let format = image::guess_format(upload).map_err(|_| MediaError::UnknownFormat)?;
+    if !matches!(
+        format,
+        ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP
+    ) {
+        return Err(MediaError::UnknownFormat);
+    }
+    let mut reader = ImageReader::with_format(std::io::Cursor::new(upload), format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(256 * 1024 * 1024);
+    reader.limits(limits);
+    reader
+        .decode()
+        .map_err(|e| MediaError::Broken(e.to_string()))
+}
+
+fn looks_like_svg(upload: &[u8]) -> bool {
+    let head = &upload[..upload.len().min(1024)];
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    (text.starts_with("<?xml") || text.starts_with("<svg") || text.starts_with("<!--"))
+        && text.contains("<svg")
+}
+
+/// Draw an SVG into pixels, `size` on its longer side. External files are never read.
+fn rasterize_svg(upload: &[u8], size: u32) -> Result<DynamicImage, MediaError> {
+    let mut options = resvg::usvg::Options::default();
+    options.image_href_resolver.resolve_string = Box::new(|_, _| None);
+    let tree = resvg::usvg::Tree::from_data(upload, &options)
+        .map_err(|e| MediaError::Broken(e.to_string()))?;
+    let natural = tree.size();
+    let scale = size as f32 / natural.width().max(natural.height());
+    let width = ((natural.width() * scale).round() as u32).clamp(1, size);
+    let height = ((natural.height() * scale).round() as u32).clamp(1, size);
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(width, height)
+        .ok_or_else(|| MediaError::Broken("the picture has no size".into()))?;
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
+    // tiny-skia keeps premultiplied alpha; the image crate wants it straight.
+    let mut rgba = Vec::with_capacity((width * height * 4) as usize);
+    for p in pixmap.pixels() {
+        let c = p.demultiply();
+        rgba.extend_from_slice(&[c.red(), c.green(), c.blue(), c.alpha()]);
+    }
+    image::RgbaImage::from_raw(width, height, rgba)
+        .map(DynamicImage::ImageRgba8)
+        .ok_or_else(|| MediaError::Broken("the picture could not be drawn".into()))
+}
+
+fn encode(image: &DynamicImage) -> Result<Png, MediaError> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, ImageFormat::Png)
+        .map_err(|e| MediaError::Broken(e.to_string()))?;
+    Ok(Png(out.into_inner()))
+}
+
+/// A round avatar with the person's initials, as SVG, in a colour picked from `seed`.
+pub fn initials_avatar(name: &str, seed: &str) -> String {
+    let initials: String = name
+        .split_whitespace()
+        .filter_map(|w| w.chars().find(|c| c.is_alphanumeric()))
+        .take(2)
+        .flat_map(char::to_uppercase)
+        .collect();
+    let initials = if initials.is_empty() {
+        "?".to_string()
+    } else {
+        initials
+    };
+    let hue = seed
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % 360;
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"256\" height=\"256\" viewBox=\"0 0 256 256\">\
+         <rect width=\"256\" height=\"256\" rx=\"128\" fill=\"hsl({hue},45%,42%)\"/>\
+         <text x=\"128\" y=\"128\" dy=\".35em\" text-anchor=\"middle\" font-family=\"system-ui,sans-serif\" \
+         font-size=\"104\" font-weight=\"600\" fill=\"#fff\">{}</text></svg>",
+        xml_escape(&initials)
+    )
+}
+
+fn xml_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '&' => "&amp;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&apos;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let img = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+            width,
+            height,
+            image::Rgb([200, 10, 10]),
+        ));
+        encode(&img).unwrap().0
+    }
+
+    fn dimensions(bytes: &[u8]) -> (u32, u32) {
+        let img = image::load_from_memory_with_format(bytes, ImageFormat::Png).unwrap();
+        (img.width(), img.height())
+    }
+
+    #[test]
+    fn profile_pictures_become_256_pixel_squares() {
+        let out = profile_picture(&png(600, 300)).unwrap();
+        assert_eq!(dimensions(&out.0), (256, 256));
+    }
+
+    #[test]
+    fn logos_keep_their_shape_and_are_never_enlarged() {
+        assert_eq!(dimensions(&logo(&png(1024, 512)).unwrap().0), (512, 256));
+        assert_eq!(dimensions(&logo(&png(40, 20)).unwrap().0), (40, 20));
+    }
+
+    #[test]
+    fn svg_is_drawn_into_pixels_without_its_script() {
+        let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><script>alert(1)</script><rect width="20" height="10" fill="red"/></svg>"#;
+        let out = logo(svg).unwrap();
+        assert_eq!(dimensions(&out.0), (512, 256));
+        assert!(!String::from_utf8_lossy(&out.0).contains("alert"));
+    }
+
+    #[test]
+    fn other_uploads_are_refused_with_a_reason() {
+        assert_eq!(logo(b"").err(), Some(MediaError::Empty));
+        assert_eq!(logo(b"GIF89a....").err(), Some(MediaError::UnknownFormat));
+        assert_eq!(
+            logo(&vec![0u8; MAX_UPLOAD + 1]).err(),
+            Some(MediaError::TooLarge)
+        );
+        let mut broken = png(10, 10);
+        broken.truncate(40);
+        assert!(matches!(logo(&broken), Err(MediaError::Broken(_))));
+    }
+
+    #[test]
+    fn the_initials_avatar_escapes_names() {
+        let svg = initials_avatar("<Ada> Lovelace", "u1");
+        assert!(svg.contains(">AL</text>"));
+        assert!(!svg.contains("<Ada>"));
+        assert!(initials_avatar("", "u1").contains(">?</text>"));
+    }
+}
