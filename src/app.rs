@@ -299,9 +299,32 @@ async fn warn_if_mail_insecure(state: &AppState) {
     }
 }
 
+/// Background upkeep for as long as the server runs.
+async fn housekeeping(state: AppState) {
+    tokio::join!(delete_expired(state.clone()), checkpoint_wal(state));
+}
+
+/// Every second, see whether SQLite's write-ahead log needs emptying, which a busy
+/// server would otherwise grow without bound (see `Store::checkpoint_wal`).
+async fn checkpoint_wal(state: AppState) {
+    if state.store.backend() != crate::store::Backend::Sqlite {
+        return;
+    }
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state.store.checkpoint_wal().await {
+            Ok(true) => tracing::debug!("write-ahead log checkpointed and emptied"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+    }
+}
+
 /// Every ten minutes, delete what has expired (sessions, ceremonies, codes, lockouts,
 /// mail history older than 30 days) and queue the notices for API keys about to expire.
-async fn housekeeping(state: AppState) {
+async fn delete_expired(state: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         tick.tick().await;

@@ -16,9 +16,9 @@ function done(summary, latency, requests)
   end
   local e = summary.errors
   io.write(string.format(
-    "BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d non2xx3xx=%d socket_errors=%d flows=%d broken=%d\n",
+    "BENCH requests=%d duration_us=%d p50_us=%d p95_us=%d p99_us=%d non2xx3xx=%d socket_errors=%d flows=%d broken=%d\n",
     summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99),
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
     e.status, e.connect + e.read + e.write + e.timeout,
     flows, broken))
 end

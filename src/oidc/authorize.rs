@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::json;
 
 use super::params::Params;
-use super::token::user_still_allowed;
+use super::token::user_in_allowed_groups;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::random_token;
@@ -353,10 +353,11 @@ async fn continue_authorization(
             &req.client,
         ));
     }
-    if user_still_allowed(state, &req.client, &user.id)
+    // The session was read together with its (enabled) user just now; only the
+    // client's group rule is left to check.
+    if !user_in_allowed_groups(state, &req.client, &user.id)
         .await
         .map_err(|_| WebError::Unavailable)?
-        .is_none()
     {
         audit::record(
             &state.store,
@@ -374,10 +375,12 @@ async fn continue_authorization(
             "you are not allowed to use this application",
         ));
     }
-    let consented = state.store.consent(&user.id, &req.client.id).await?;
     let needs_consent = !req.client.skip_consent
         && (prompts.contains(&"consent")
-            || !consented
+            || !state
+                .store
+                .consent(&user.id, &req.client.id)
+                .await?
                 .as_deref()
                 .is_some_and(|c| scope::covered(&granted, c)));
     if needs_consent {

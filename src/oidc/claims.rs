@@ -7,7 +7,7 @@ use crate::app::AppState;
 use crate::domain::claims::merge_claims;
 use crate::domain::scope;
 use crate::domain::user::User;
-use crate::store::{ClaimOwner, StoreError};
+use crate::store::StoreError;
 
 /// `sub` plus the profile, email and groups claims the scope allows; custom claims
 /// (from the user's groups, then the user) come with `profile`.
@@ -19,13 +19,8 @@ pub async fn user_claims(
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id));
     if scope::has(granted, "profile") {
-        let custom = merge_claims(
-            state.store.group_claims_of_user(&user.id).await?,
-            state
-                .store
-                .custom_claims(ClaimOwner::User(&user.id))
-                .await?,
-        );
+        let (group_claims, own_claims) = state.store.claims_of_user(&user.id).await?;
+        let custom = merge_claims(group_claims, own_claims);
         // Custom claims first: the standard ones below can never be overridden.
         out.extend(custom);
         out.insert("name".into(), json!(user.display_name));

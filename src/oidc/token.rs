@@ -83,14 +83,24 @@ pub async fn user_still_allowed(
     else {
         return Ok(None);
     };
+    Ok(user_in_allowed_groups(state, client, &user.id)
+        .await?
+        .then_some(user))
+}
+
+/// Is the user in one of the groups the client admits (always, when it names none)?
+pub async fn user_in_allowed_groups(
+    state: &AppState,
+    client: &Client,
+    user_id: &str,
+) -> Result<bool, OAuthError> {
     if client.allowed_groups.is_empty() {
-        return Ok(Some(user));
+        return Ok(true);
     }
-    let groups = state.store.groups_of_user(&user.id).await?;
+    let groups = state.store.groups_of_user(user_id).await?;
     Ok(groups
         .iter()
-        .any(|g| client.allowed_groups.contains(&g.name))
-        .then_some(user))
+        .any(|g| client.allowed_groups.contains(&g.name)))
 }
 
 /// PKCE (RFC 7636): the verifier must fit the challenge with the method used.

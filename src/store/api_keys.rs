@@ -63,18 +63,33 @@ impl Store {
         Ok(key_from_row(&row)?)
     }
 
-    /// The live key with this hash (not revoked, not expired), marking it used.
+    /// The live key with this hash (not revoked, not expired), marking it used (to the minute).
     pub async fn use_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
         let t = now();
         let row = sqlx::query(concat!(
-            "UPDATE api_keys SET last_used_at = $2 WHERE key_hash = $1 AND revoked_at IS NULL AND expires_at > $2 RETURNING ",
-            columns!()
+            "SELECT ",
+            columns!(),
+            " FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL AND expires_at > $2"
         ))
         .bind(key_hash)
         .bind(t)
-        .fetch_optional(self.writer())
+        .fetch_optional(self.pool())
         .await?;
-        Ok(row.as_ref().map(key_from_row).transpose()?)
+        let Some(mut key) = row.as_ref().map(key_from_row).transpose()? else {
+            return Ok(None);
+        };
+        // Writing the time of use on every call made every API request a write (and,
+        // on SQLite, emptied every reader's page cache); to the minute is enough to
+        // tell which keys are in use.
+        if key.last_used_at.is_none_or(|at| t - at >= 60) {
+            sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+                .bind(&key.id)
+                .bind(t)
+                .execute(self.writer())
+                .await?;
+            key.last_used_at = Some(t);
+        }
+        Ok(Some(key))
     }
 
     /// Keys, newest first; all of them, or one user's.

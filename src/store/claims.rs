@@ -96,4 +96,26 @@ impl Store {
         .fetch_all(self.pool())
         .await?)
     }
+    /// `group_claims_of_user` and the user's own claims in one query: ID tokens and
+    /// userinfo read both on every call.
+    pub async fn claims_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>), StoreError> {
+        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT CAST(0 AS BIGINT) AS own, g.name, c.key, c.value FROM group_claims c \
+             JOIN group_members m ON m.group_id = c.group_id \
+             JOIN user_groups g ON g.id = c.group_id WHERE m.user_id = $1 \
+             UNION ALL SELECT CAST(1 AS BIGINT) AS own, '', key, value FROM user_claims WHERE user_id = $1 \
+             ORDER BY 1, 2, 3",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        let (own, groups): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.0 == 1);
+        let pairs = |v: Vec<(i64, String, String, String)>| {
+            v.into_iter().map(|(_, _, k, value)| (k, value)).collect()
+        };
+        Ok((pairs(groups), pairs(own)))
+    }
 }

@@ -48,6 +48,10 @@ async fn user_and_group_claims_merge(store: &Store) {
             ("team".into(), "red".into())
         ]
     );
+    // The one-query form used by ID tokens and userinfo reads the same.
+    let (groups, own_again) = store.claims_of_user(&user.id).await.unwrap();
+    assert_eq!(groups, store.group_claims_of_user(&user.id).await.unwrap());
+    assert_eq!(own_again, own);
     let merged = merge_claims(store.group_claims_of_user(&user.id).await.unwrap(), own);
     assert_eq!(merged["team"], json!("red"));
     assert_eq!(

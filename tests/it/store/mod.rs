@@ -1,5 +1,6 @@
 //! Store tests: every test runs once on SQLite and once on PostgreSQL.
 
+mod api_keys;
 mod audit;
 mod auth_state;
 mod claims;
