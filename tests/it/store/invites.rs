@@ -35,7 +35,7 @@ async fn invites_are_spent_once_per_use_and_join_their_groups(store: &Store) {
             created_by: None,
             expires_at: now() + 3600,
             max_uses: 1,
-            group_ids: &[group.id.clone()],
+            group_ids: std::slice::from_ref(&group.id),
         })
         .await
         .unwrap();
@@ -43,7 +43,7 @@ async fn invites_are_spent_once_per_use_and_join_their_groups(store: &Store) {
         store.invite_by_token("hash-1").await.unwrap().unwrap().id,
         invite.id
     );
-    assert_eq!(invite.group_ids, [group.id.clone()]);
+    assert_eq!(invite.group_ids, std::slice::from_ref(&group.id));
 
     let ann = sign_up(store, "ann", Some(&invite.id)).await.unwrap();
     assert_eq!(store.group_member_ids(&group.id).await.unwrap(), [ann]);
