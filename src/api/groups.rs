@@ -362,13 +362,7 @@ async fn claim_value(
     owner: ClaimOwner<'_>,
     key: &str,
 ) -> Result<Option<String>, Problem> {
-    Ok(state
-        .store
-        .custom_claims(owner)
-        .await?
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v))
+    Ok(state.store.custom_claim(owner, key).await?)
 }
 
 fn owner_kind(owner: ClaimOwner<'_>) -> (&'static str, &str) {

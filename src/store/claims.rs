@@ -67,6 +67,20 @@ impl Store {
         Ok(())
     }
 
+    /// One claim of an owner, if set.
+    pub async fn custom_claim(
+        &self,
+        owner: ClaimOwner<'_>,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .custom_claims(owner)
+            .await?
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v))
+    }
+
     /// An owner's claims, by key.
     pub async fn custom_claims(
         &self,

@@ -213,7 +213,7 @@ struct MessagePage<'a> {
 tokio::task_local! {
     /// The application name while a page request is handled, for pages rendered
     /// without the state at hand (error pages).
-    static APP_NAME: String;
+    static PAGE_STATE: AppState;
 }
 
 /// Middleware: make the application name known to error pages of this request.
@@ -222,12 +222,13 @@ pub async fn with_app_name(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    APP_NAME.scope(state.app_name(), next.run(request)).await
+    // An Arc clone per request; the name is looked up only if an error page is drawn.
+    PAGE_STATE.scope(state, next.run(request)).await
 }
 
 fn current_app_name() -> String {
-    APP_NAME
-        .try_with(Clone::clone)
+    PAGE_STATE
+        .try_with(AppState::app_name)
         .unwrap_or_else(|_| "Latchkey".to_string())
 }
 

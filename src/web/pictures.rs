@@ -29,14 +29,6 @@ pub fn client_owner(client_id: &str) -> String {
 /// The owner key of the application logo.
 pub const APP_OWNER: &str = "app";
 
-/// Where a user's picture is served (absolute on the public URL, for the `picture` claim).
-pub fn user_picture_url(state: &AppState, user_id: &str) -> String {
-    state
-        .config
-        .app_url
-        .join(&format!("/pictures/users/{user_id}"))
-}
-
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/pictures/users/{id}", get(user_picture))

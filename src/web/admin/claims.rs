@@ -159,13 +159,7 @@ pub async fn set(
         )
         .await;
     }
-    let before = state
-        .store
-        .custom_claims(owner.claim_owner())
-        .await?
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v);
+    let before = state.store.custom_claim(owner.claim_owner(), key).await?;
     state
         .store
         .set_custom_claim(owner.claim_owner(), key, &form.value)
@@ -193,13 +187,7 @@ pub async fn remove(
     let Some(owner) = owner(&state, &kind, &id).await? else {
         return Ok(gone(&format!("/admin/{kind}")));
     };
-    let before = state
-        .store
-        .custom_claims(owner.claim_owner())
-        .await?
-        .into_iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v);
+    let before = state.store.custom_claim(owner.claim_owner(), &key).await?;
     state
         .store
         .remove_custom_claim(owner.claim_owner(), &key)
