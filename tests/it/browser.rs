@@ -33,12 +33,25 @@ impl Browser {
 
     /// A browser that names itself with `user_agent` (as a real one does).
     pub fn with_user_agent(base: &str, origin: &str, user_agent: &str) -> Browser {
+        Browser::with_headers(base, origin, &[("user-agent", user_agent)])
+    }
+
+    /// A browser that sends these headers with every request (a user agent, or the
+    /// `X-Forwarded-For` a reverse proxy in front of Latchkey adds).
+    pub fn with_headers(base: &str, origin: &str, headers: &[(&str, &str)]) -> Browser {
+        let mut map = reqwest::header::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
         Browser {
             base: base.to_string(),
             origin: origin.to_string(),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
-                .user_agent(user_agent)
+                .default_headers(map)
                 .build()
                 .unwrap(),
             cookies: Mutex::new(BTreeMap::new()),

@@ -4,6 +4,7 @@
 
 mod delivery;
 mod flows;
+mod geoip;
 mod lab;
 mod outbox;
 mod policy;
