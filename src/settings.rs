@@ -1,7 +1,7 @@
 //! Settings an admin may change while Latchkey runs (application name, sessions,
 //! signup, sign-in policy).
 //!
-//! Each one is also an ordinary setting in `config.rs`: an operator who sets it by
+//! Each one is also an ordinary setting in `config/`: an operator who sets it by
 //! environment variable or TOML file fixes it, and the admin console shows it
 //! read-only. Otherwise the value stored in `app_settings` applies, else the default.
 //! Values are cached in memory and re-read at most every ten seconds, so a change made
@@ -50,7 +50,7 @@ pub enum Kind {
 /// One setting the admin console and the API may change.
 #[derive(Debug, Clone, Copy)]
 pub struct Editable {
-    /// The key shared with `config.rs` (and the TOML file, and `app_settings`).
+    /// The key shared with `config/` (and the TOML file, and `app_settings`).
     pub key: &'static str,
     pub label: &'static str,
     /// One sentence for the admin console.
@@ -317,7 +317,7 @@ fn spec(key: &str) -> &'static crate::config::SettingSpec {
     SETTINGS
         .iter()
         .find(|s| s.key == key)
-        .expect("every editable setting is declared in config.rs")
+        .expect("every editable setting is declared in config/")
 }
 
 /// Parse a value the way the setting's own type does; give its normal text form.
