@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, Tx, conflict_as, flag, new_id, now};
+use super::{Backend, Store, StoreError, Tx, conflict_as, flag, new_id, now};
 use crate::domain::user::{NewUser, User};
 
 macro_rules! columns {
@@ -233,7 +233,8 @@ impl Store {
 
     /// Users whose username, email, display, first or last name starts with `prefix`
     /// (case-insensitive), by username, after `after` (the last username of the
-    /// previous page). Each part is an index range scan, so it stays fast with many users.
+    /// previous page). Each part is an index range scan on its `lower(…)` index, so the
+    /// cost follows the number of matches, not the number of users.
     pub async fn search_users(
         &self,
         prefix: &str,
@@ -242,21 +243,41 @@ impl Store {
     ) -> Result<Vec<User>, StoreError> {
         let low = prefix.trim().to_lowercase();
         let high = format!("{low}\u{10FFFF}");
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM users WHERE \
-             ((lower(username) >= $1 AND lower(username) < $2) OR (lower(email) >= $1 AND lower(email) < $2) \
-             OR (lower(display_name) >= $1 AND lower(display_name) < $2) OR (lower(first_name) >= $1 AND lower(first_name) < $2) \
-             OR (lower(last_name) >= $1 AND lower(last_name) < $2)) \
-             AND ($3 IS NULL OR lower(username) > $3) ORDER BY lower(username) LIMIT $4"
-        ))
-        .bind(&low)
-        .bind(&high)
-        .bind(after)
-        .bind(limit.clamp(1, 500))
-        .fetch_all(self.pool())
-        .await?;
+        let sql = match self.backend() {
+            // SQLite's OR optimisation scans each index range and sorts the union.
+            Backend::Sqlite => concat!(
+                "SELECT ",
+                columns!(),
+                " FROM users WHERE \
+                 ((lower(username) >= $1 AND lower(username) < $2) OR (lower(email) >= $1 AND lower(email) < $2) \
+                 OR (lower(display_name) >= $1 AND lower(display_name) < $2) OR (lower(first_name) >= $1 AND lower(first_name) < $2) \
+                 OR (lower(last_name) >= $1 AND lower(last_name) < $2)) \
+                 AND ($3 IS NULL OR lower(username) > $3) ORDER BY lower(username) LIMIT $4"
+            ),
+            // PostgreSQL, given the OR, walks the username index in order and filters:
+            // a prefix that matches late in username order reads most of the table. The
+            // union of the five range scans, ordered and cut before the rows are
+            // fetched, keeps it to the matches (measured: 265 ms → ~15 ms at 100 000).
+            Backend::Postgres => concat!(
+                "SELECT ",
+                columns!(),
+                " FROM users WHERE id IN (SELECT id FROM (\
+                 SELECT id, lower(username) AS k FROM users WHERE lower(username) >= $1 AND lower(username) < $2 \
+                 UNION SELECT id, lower(username) FROM users WHERE lower(email) >= $1 AND lower(email) < $2 \
+                 UNION SELECT id, lower(username) FROM users WHERE lower(display_name) >= $1 AND lower(display_name) < $2 \
+                 UNION SELECT id, lower(username) FROM users WHERE lower(first_name) >= $1 AND lower(first_name) < $2 \
+                 UNION SELECT id, lower(username) FROM users WHERE lower(last_name) >= $1 AND lower(last_name) < $2) hits \
+                 WHERE (CAST($3 AS TEXT) IS NULL OR k > $3) ORDER BY k LIMIT $4) \
+                 ORDER BY lower(username)"
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(&low)
+            .bind(&high)
+            .bind(after)
+            .bind(limit.clamp(1, 500))
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
     }
 
