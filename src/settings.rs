@@ -19,7 +19,7 @@ use crate::config::{
 use crate::store::{Store, StoreError};
 
 /// How long a value read from the database is trusted before it is read again.
-const REFRESH_AFTER: Duration = Duration::from_secs(10);
+pub const REFRESH_AFTER: Duration = Duration::from_secs(10);
 
 /// The values in force now.
 #[derive(Debug, Clone, PartialEq, Eq)]

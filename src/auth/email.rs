@@ -31,8 +31,7 @@ pub async fn may_use_applications(mail: &Mail, user: &User) -> Result<bool, Stor
     if user.email.is_none() || user.email_verified {
         return Ok(true);
     }
-    let settings = mail.settings().await?;
-    Ok(!(settings.policy.needs_verification() && settings.sends(crate::mail::Kind::VerifyEmail)))
+    Ok(!mail.refuses_unverified().await?)
 }
 
 /// Check an address against "require an email address".

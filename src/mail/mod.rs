@@ -59,6 +59,8 @@ pub struct MailInner {
     wake: Notify,
     /// This process's name on the leases it takes.
     owner: String,
+    /// `refuses_unverified`, as last read and when (see there).
+    gate: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
 }
 
 impl std::ops::Deref for Mail {
@@ -135,6 +137,7 @@ impl Mail {
             geoip,
             wake: Notify::new(),
             owner: new_id(),
+            gate: std::sync::Mutex::new(None),
         })))
     }
 
@@ -167,6 +170,30 @@ impl Mail {
             &self.app_name(),
         )
         .await
+    }
+
+    /// Whether a user whose address is unverified is kept from applications: the
+    /// policy asks for verification and a verification mail can be sent. Asked at every
+    /// authorization, so it is cached like the runtime settings: re-read at most every
+    /// `crate::settings::REFRESH_AFTER` (other instances follow within it), and at once
+    /// after a change on this instance (`settings_changed`).
+    pub async fn refuses_unverified(&self) -> Result<bool, StoreError> {
+        let cached = *self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((read_at, refuses)) = cached
+            && read_at.elapsed() < crate::settings::REFRESH_AFTER
+        {
+            return Ok(refuses);
+        }
+        let settings = self.settings().await?;
+        let refuses = settings.policy.needs_verification() && settings.sends(Kind::VerifyEmail);
+        *self.gate.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), refuses));
+        Ok(refuses)
+    }
+
+    /// The email settings were changed here: forget what was cached from them.
+    pub fn settings_changed(&self) {
+        *self.gate.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// An absolute URL on this server.

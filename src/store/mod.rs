@@ -86,10 +86,18 @@ pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 /// load. So on SQLite every write goes through a one-connection `writer` pool (writes
 /// queue in-process, in order) while reads use the shared pool, which WAL lets run
 /// alongside the writer. On PostgreSQL both are the same pool.
+///
+/// Reads that walk many rows (a user search among 100 000) use `scan`: on SQLite two
+/// connections that read through a memory map of the database file, so that a page
+/// costs no system call. The hot paths keep to `pool` without a map: SQLite drops a
+/// connection's whole map at each read after another connection wrote, and on a
+/// write-heavy path (every authorization writes) that unmap and remap cost more than
+/// the reads they save. On PostgreSQL `scan` is the same pool too.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
     writer: AnyPool,
+    scan: AnyPool,
     backend: Backend,
     audit: audit::AuditQueue,
     /// SQLite's write-ahead log file (None on PostgreSQL).
@@ -117,7 +125,7 @@ impl Store {
             }
             DatabaseUrl::Postgres(_) => None,
         };
-        let options = |max: u32| {
+        let options = |max: u32, mapped: bool| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .min_connections(1)
@@ -134,26 +142,32 @@ impl Store {
                             // When the log starts over by itself, it is cut back to this size.
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA journal_size_limit = 16777216").await?;
-                            // Reads straight from the OS page cache: each connection's own
-                            // cache (2 MB) is emptied whenever another connection writes, and
-                            // refilling it cost a pread per page, thousands for one search
-                            // among 100 000 users. Mapped pages count as (shared, reclaimable)
-                            // resident memory once touched.
-                            conn.execute("PRAGMA mmap_size = 268435456").await?;
+                            if mapped {
+                                // Reads straight from the OS page cache: a connection's own
+                                // cache (2 MB) is emptied whenever another connection writes,
+                                // and refilling it cost a pread per page, thousands for one
+                                // search among 100 000 users. Mapped pages count as (shared,
+                                // reclaimable) resident memory once touched.
+                                conn.execute("PRAGMA mmap_size = 268435456").await?;
+                            }
                         }
                         Ok(())
                     })
                 })
         };
-        let pool = options(max).connect(&url).await?;
-        let writer = match backend {
-            Backend::Sqlite => options(1).connect(&url).await?,
-            Backend::Postgres => pool.clone(),
+        let pool = options(max, false).connect(&url).await?;
+        let (writer, scan) = match backend {
+            Backend::Sqlite => (
+                options(1, false).connect(&url).await?,
+                options(2, true).connect(&url).await?,
+            ),
+            Backend::Postgres => (pool.clone(), pool.clone()),
         };
         let audit = audit::AuditQueue::start(writer.clone());
         Ok(Store {
             pool,
             writer,
+            scan,
             backend,
             audit,
             wal_path,
@@ -247,11 +261,12 @@ impl Store {
     /// Closing waits for connections in use to come back, but never more than five
     /// seconds: a stuck close must not keep a finished command from exiting.
     pub async fn close(&self) {
-        let both = async {
+        let all = async {
             self.pool.close().await;
             self.writer.close().await;
+            self.scan.close().await;
         };
-        if tokio::time::timeout(Duration::from_secs(5), both)
+        if tokio::time::timeout(Duration::from_secs(5), all)
             .await
             .is_err()
         {
@@ -267,6 +282,11 @@ impl Store {
     /// The pool for reads.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for reads that walk many rows (memory-mapped on SQLite).
+    pub(crate) fn scan(&self) -> &AnyPool {
+        &self.scan
     }
 
     /// The pool for writes (one connection on SQLite).

@@ -276,7 +276,7 @@ impl Store {
             .bind(&high)
             .bind(after)
             .bind(limit.clamp(1, 500))
-            .fetch_all(self.pool())
+            .fetch_all(self.scan())
             .await?;
         Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
     }

@@ -259,7 +259,10 @@ pub async fn save_smtp(
     };
     let changed =
         match settings::save_smtp(&state.store, &current.form, &state.encryption, &input).await? {
-            Ok(c) => c,
+            Ok(c) => {
+                state.mail.settings_changed();
+                c
+            }
             Err(e) => {
                 let alert = format!("Nothing was saved: {}", e.message);
                 let shown = Shown {
@@ -356,6 +359,7 @@ pub async fn save_switches(
     };
     let current = state.mail.settings().await?;
     let changed = settings::save_switches(&state.store, &current, &enabled, policy).await?;
+    state.mail.settings_changed();
     if !changed.is_empty() {
         let after: serde_json::Map<String, serde_json::Value> =
             changed.into_iter().map(|(k, v)| (k, json!(v))).collect();
