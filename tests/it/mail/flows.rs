@@ -2,13 +2,8 @@
 //! links do what they say (the verification link verifies, the login code and link sign
 //! in, "this wasn't me" ends the sessions).
 
-use latchkey::domain::user::NewUser;
-
-use super::lab::{Latchkey, Mode, Pki, SmtpServer, smtp_env};
+use super::lab::{APP, Latchkey, Mode, PASSWORD, Pki, SmtpServer, sign_in, smtp_env, user};
 use crate::browser::Browser;
-
-const APP: &str = "http://localhost:1411";
-const PASSWORD: &str = "velvet tractor ocean lamp";
 
 /// The path of an absolute link on the public URL.
 fn path_of(link: &str) -> String {
@@ -34,47 +29,9 @@ async fn setup() -> Setup {
     }
 }
 
-async fn user(lk: &Latchkey, name: &str, admin: bool) -> latchkey::domain::user::User {
-    let state = lk.state();
-    let user = state
-        .store
-        .create_user(
-            &NewUser {
-                username: name.into(),
-                email: Some(format!("{name}@example.org")),
-                email_verified: true,
-                first_name: name.into(),
-                is_admin: admin,
-                ..NewUser::default()
-            }
-            .validate()
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let hash = state.auth.passwords.hash(PASSWORD.into()).await;
-    state
-        .store
-        .set_password_hash(&user.id, Some(&hash))
-        .await
-        .unwrap();
-    user
-}
-
 async fn signed_in(lk: &Latchkey, name: &str) -> Browser {
     let b = Browser::new(&lk.base, APP);
-    b.get("/login").await;
-    let res = b
-        .submit(
-            "/login/password",
-            &[
-                ("login", name),
-                ("password", PASSWORD),
-                ("next", "/account"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status, 303, "{}", res.body);
+    sign_in(&b, name).await;
     b
 }
 
@@ -336,18 +293,7 @@ async fn a_new_device_notice_arrives_and_this_wasnt_me_ends_every_session() {
         APP,
         "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
     );
-    second.get("/login").await;
-    let res = second
-        .submit(
-            "/login/password",
-            &[
-                ("login", "erin"),
-                ("password", PASSWORD),
-                ("next", "/account"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status, 303);
+    sign_in(&second, "erin").await;
     let mail = s
         .smtp
         .wait_for_mail("erin@example.org", "New sign-in")

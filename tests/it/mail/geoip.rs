@@ -6,13 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use latchkey::domain::user::NewUser;
-
-use super::lab::{Latchkey, Mode, Pki, SmtpServer, python, smtp_env};
+use super::lab::{APP, Latchkey, Mode, Pki, SmtpServer, python, sign_in, smtp_env, user};
 use crate::browser::Browser;
-
-const APP: &str = "http://localhost:1411";
-const PASSWORD: &str = "copper lantern orbit moss";
 
 /// The test City database (see tests/mail/write_geoip.py for what it holds).
 fn city_db(dir: &Path) -> PathBuf {
@@ -43,18 +38,7 @@ async fn sign_in_from(lk: &Latchkey, name: &str, ip: &str) {
             ("x-forwarded-for", ip),
         ],
     );
-    b.get("/login").await;
-    let res = b
-        .submit(
-            "/login/password",
-            &[
-                ("login", name),
-                ("password", PASSWORD),
-                ("next", "/account"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status, 303, "{}", res.body);
+    sign_in(&b, name).await;
 }
 
 #[tokio::test]
@@ -68,28 +52,7 @@ async fn a_new_sign_in_notice_names_the_place_the_database_gives() {
     env.push(("LATCHKEY_TRUST_PROXY".into(), "127.0.0.1/32".into()));
     let mut lk = Latchkey::start(&env).await;
 
-    let state = lk.state();
-    let user = state
-        .store
-        .create_user(
-            &NewUser {
-                username: "gus".into(),
-                email: Some("gus@example.org".into()),
-                email_verified: true,
-                first_name: "Gus".into(),
-                ..NewUser::default()
-            }
-            .validate()
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let hash = state.auth.passwords.hash(PASSWORD.into()).await;
-    state
-        .store
-        .set_password_hash(&user.id, Some(&hash))
-        .await
-        .unwrap();
+    user(&lk, "gus", false).await;
 
     // The first device ever is not news; each later one is, with its place.
     sign_in_from(&lk, "gus", "81.2.69.160").await;
