@@ -159,7 +159,8 @@ impl Store {
         let (writer, scan) = match backend {
             Backend::Sqlite => (
                 options(1, false).connect(&url).await?,
-                options(2, true).connect(&url).await?,
+                // Opened on the first search, not at start.
+                options(2, true).min_connections(0).connect_lazy(&url)?,
             ),
             Backend::Postgres => (pool.clone(), pool.clone()),
         };
