@@ -69,6 +69,35 @@ impl Store {
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
+    /// The access token `jti` as recorded (whether it is revoked) and its user, in one
+    /// read for /userinfo; `None` when no such token is on record. A token recorded
+    /// without a user (a revoked client_credentials token) comes with `None`.
+    pub async fn access_token_user(
+        &self,
+        jti: &str,
+    ) -> Result<Option<(bool, Option<User>)>, StoreError> {
+        // No column of oidc_access_tokens has the name of one of users.
+        let sql = concat!(
+            "SELECT revoked_at AS token_revoked_at, ",
+            columns!(),
+            " FROM oidc_access_tokens LEFT JOIN users ON users.id = oidc_access_tokens.user_id \
+             WHERE jti = $1"
+        );
+        let Some(row) = sqlx::query(sql)
+            .bind(jti)
+            .fetch_optional(self.pool())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let revoked = row.try_get::<Option<i64>, _>("token_revoked_at")?.is_some();
+        let user = match row.try_get::<Option<String>, _>("id")? {
+            Some(_) => Some(user_from_row(&row)?),
+            None => None,
+        };
+        Ok(Some((revoked, user)))
+    }
+
     /// Find by username or email address, case-insensitively (the sign-in lookup).
     pub async fn user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
         let login = login.trim();
@@ -255,20 +284,23 @@ impl Store {
                  AND ($3 IS NULL OR lower(username) > $3) ORDER BY lower(username) LIMIT $4"
             ),
             // PostgreSQL, given the OR, walks the username index in order and filters:
-            // a prefix that matches late in username order reads most of the table. The
-            // union of the five range scans, ordered and cut before the rows are
-            // fetched, keeps it to the matches (measured: 265 ms → ~15 ms at 100 000).
+            // a prefix that matches late in username order reads most of the table.
+            // Instead: the five range scans, each read from its covering index alone
+            // (migration 0010), appended without removing duplicates, cut to the first
+            // 5 × limit by username and only then deduplicated. A user appears at most
+            // once per range, so those rows hold the first `limit` distinct users.
+            // Measured: 265 ms → ~15 ms (UNION) → ~10 ms at 100 000 users.
             Backend::Postgres => concat!(
                 "SELECT ",
                 columns!(),
                 " FROM users WHERE id IN (SELECT id FROM (\
                  SELECT id, lower(username) AS k FROM users WHERE lower(username) >= $1 AND lower(username) < $2 \
-                 UNION SELECT id, lower(username) FROM users WHERE lower(email) >= $1 AND lower(email) < $2 \
-                 UNION SELECT id, lower(username) FROM users WHERE lower(display_name) >= $1 AND lower(display_name) < $2 \
-                 UNION SELECT id, lower(username) FROM users WHERE lower(first_name) >= $1 AND lower(first_name) < $2 \
-                 UNION SELECT id, lower(username) FROM users WHERE lower(last_name) >= $1 AND lower(last_name) < $2) hits \
-                 WHERE (CAST($3 AS TEXT) IS NULL OR k > $3) ORDER BY k LIMIT $4) \
-                 ORDER BY lower(username)"
+                 UNION ALL SELECT id, lower(username) FROM users WHERE lower(email) >= $1 AND lower(email) < $2 \
+                 UNION ALL SELECT id, lower(username) FROM users WHERE lower(display_name) >= $1 AND lower(display_name) < $2 \
+                 UNION ALL SELECT id, lower(username) FROM users WHERE lower(first_name) >= $1 AND lower(first_name) < $2 \
+                 UNION ALL SELECT id, lower(username) FROM users WHERE lower(last_name) >= $1 AND lower(last_name) < $2) hits \
+                 WHERE (CAST($3 AS TEXT) IS NULL OR k > $3) ORDER BY k LIMIT 5 * $4) \
+                 ORDER BY lower(username) LIMIT $4"
             ),
         };
         let rows = sqlx::query(sql)

@@ -185,6 +185,16 @@ async fn search_by_prefix_with_pages(store: &Store) {
         names(store.search_users("ann", Some("annie"), 2).await.unwrap()),
         ["bob"]
     );
+    // "ann" matches in four columns of one row, "annie" in four of another: pages of
+    // one must still step through distinct users.
+    assert_eq!(
+        names(store.search_users("ann", None, 1).await.unwrap()),
+        ["ann"]
+    );
+    assert_eq!(
+        names(store.search_users("ann", Some("ann"), 1).await.unwrap()),
+        ["annie"]
+    );
     assert_eq!(
         names(store.search_users("carl@", None, 10).await.unwrap()),
         ["carl"],
