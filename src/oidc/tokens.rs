@@ -180,12 +180,32 @@ pub fn session_id(session_hash: &str) -> String {
     session_hash.chars().take(32).collect()
 }
 
-/// The claims of an access token Latchkey issued, if it is genuine, unexpired and
-/// not revoked. `alg: none`, HMAC and foreign keys never pass `jws::verify_jwt`.
-pub async fn verify_access_token(
+/// An access token whose signature, type, issuer and lifetime check out. Whether it
+/// is still active depends on its record in the store: see [`SignedAccessToken::active`].
+pub struct SignedAccessToken {
+    pub claims: Map<String, Value>,
+    pub jti: String,
+    /// A client_credentials token (its subject is the client itself).
+    pub for_client: bool,
+}
+
+impl SignedAccessToken {
+    /// `revoked` is its record: `None` when none is kept. A client_credentials token is
+    /// valid unless revoked; a user's token must be on record and not revoked.
+    pub fn active(&self, revoked: Option<bool>) -> bool {
+        match revoked {
+            Some(revoked) => !revoked,
+            None => self.for_client,
+        }
+    }
+}
+
+/// Check what the token itself says, without the store. `alg: none`, HMAC and foreign
+/// keys never pass `jws::verify_jwt`.
+pub async fn signed_access_token(
     state: &AppState,
     token: &str,
-) -> Result<Option<Map<String, Value>>, OAuthError> {
+) -> Result<Option<SignedAccessToken>, OAuthError> {
     let verifiers = state.keys.verifiers().await?;
     let Ok(verified) = jws::verify_jwt(token, |kid| verifiers.iter().find(|k| k.kid() == kid))
     else {
@@ -200,20 +220,35 @@ pub async fn verify_access_token(
         .and_then(Value::as_i64)
         .is_some_and(|exp| exp > now());
     let ours = claims.get("iss").and_then(Value::as_str) == Some(state.config.app_url.as_str());
-    let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
+    let Some(jti) = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
         return Ok(None);
     };
     if !(fresh && ours) {
         return Ok(None);
     }
-    // A client_credentials token (subject = the client itself) is valid unless revoked;
-    // a user's token must be on record and not revoked.
-    let client_token = claims
+    let for_client = claims
         .get("sub")
         .is_some_and(|s| Some(s) == claims.get("client_id"));
-    let active = match state.store.access_record_revoked(jti).await? {
-        Some(revoked) => !revoked,
-        None => client_token,
+    Ok(Some(SignedAccessToken {
+        claims,
+        jti,
+        for_client,
+    }))
+}
+
+/// The claims of an access token Latchkey issued, if it is genuine, unexpired and
+/// not revoked.
+pub async fn verify_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<Map<String, Value>>, OAuthError> {
+    let Some(signed) = signed_access_token(state, token).await? else {
+        return Ok(None);
     };
-    Ok(active.then_some(claims))
+    let revoked = state.store.access_record_revoked(&signed.jti).await?;
+    Ok(signed.active(revoked).then_some(signed.claims))
 }

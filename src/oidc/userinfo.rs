@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::params::Params;
-use super::tokens::verify_access_token;
+use super::tokens::signed_access_token;
 use crate::app::AppState;
 
 /// RFC 6750 §3: errors say what is wrong in `WWW-Authenticate`.
@@ -56,17 +56,28 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: S
             return res;
         }
     };
-    let claims = match verify_access_token(&state, &token).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return bearer_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the access token is invalid, expired or revoked",
-            );
-        }
+    let invalid = || {
+        bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the access token is invalid, expired or revoked",
+        )
+    };
+    let signed = match signed_access_token(&state, &token).await {
+        Ok(Some(signed)) => signed,
+        Ok(None) => return invalid(),
         Err(e) => return e.into_response(),
     };
+    // The token's record and its user in one read (a client's token has neither).
+    let (revoked, user) = match state.store.access_token_user(&signed.jti).await {
+        Ok(Some((revoked, user))) => (Some(revoked), user),
+        Ok(None) => (None, None),
+        Err(e) => return super::OAuthError::from(e).into_response(),
+    };
+    if !signed.active(revoked) {
+        return invalid();
+    }
+    let claims = signed.claims;
     let scope = claims
         .get("scope")
         .and_then(Value::as_str)
@@ -85,16 +96,15 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: S
             "the token has no subject",
         );
     };
-    let user = match state.store.user_by_id(sub).await {
-        Ok(Some(u)) if !u.disabled => u,
-        Ok(_) => {
+    let user = match user {
+        Some(u) if u.id == sub && !u.disabled => u,
+        _ => {
             return bearer_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
                 "the user no longer exists or is disabled",
             );
         }
-        Err(e) => return super::OAuthError::from(e).into_response(),
     };
     match super::claims::user_claims(&state, &user, scope).await {
         Ok(map) => (

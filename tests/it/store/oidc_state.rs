@@ -159,6 +159,10 @@ async fn codes_families_and_access_tokens(store: &Store) {
         store.access_record_revoked("jti-1").await.unwrap(),
         Some(false)
     );
+    let (revoked, holder) = store.access_token_user("jti-1").await.unwrap().unwrap();
+    assert!(!revoked);
+    assert_eq!(holder.map(|u| u.id), Some(user.id.clone()), "with its user");
+    assert!(store.access_token_user("nobody").await.unwrap().is_none());
 
     // Rotation happens once; the second attempt is reuse.
     assert!(store.rotate_refresh("r1").await.unwrap());
@@ -251,6 +255,8 @@ async fn codes_families_and_access_tokens(store: &Store) {
         Some(true),
         "an unrecorded token is recorded as revoked"
     );
+    let (revoked, holder) = store.access_token_user("cc-jti").await.unwrap().unwrap();
+    assert!(revoked && holder.is_none(), "a client's token has no user");
     store.revoke_session_grants("sess").await.unwrap();
     assert_eq!(
         store.access_record_revoked("jti-2").await.unwrap(),
