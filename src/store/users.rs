@@ -286,7 +286,7 @@ impl Store {
             // PostgreSQL, given the OR, walks the username index in order and filters:
             // a prefix that matches late in username order reads most of the table.
             // Instead: the five range scans, each read from its covering index alone
-            // (migrations 0010, 0011), appended without removing duplicates, cut to the
+            // (migration 0010), appended without removing duplicates, cut to the
             // first 5 × limit by the stored key `username_key` (lower(username) in byte
             // order, as SQLite sorts) and only then deduplicated. A user appears at most
             // once per range, so those rows hold the first `limit` distinct users.
