@@ -18,51 +18,23 @@ use latchkey::oidc::registration::{ClientSpec, register};
 use latchkey::store::{AuditFilter, AuditRecord, PasskeyRow, Store};
 
 use crate::browser::{Browser, Page};
+use crate::people;
 use crate::support::{TestServer, assert_no_inline_script};
 
 pub const APP: &str = "http://localhost:1411";
-const PASSWORD: &str = "velvet tractor ocean lamp";
 
 pub async fn user_with_password(server: &TestServer, username: &str, is_admin: bool) -> User {
-    let state = &server.running().state;
-    let user = state
-        .store
-        .create_user(
-            &NewUser {
-                username: username.into(),
-                email: Some(format!("{username}@example.org")),
-                is_admin,
-                ..NewUser::default()
-            }
-            .validate()
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let hash = state.auth.passwords.hash(PASSWORD.into()).await;
-    state
-        .store
-        .set_password_hash(&user.id, Some(&hash))
-        .await
-        .unwrap();
-    user
+    let new = NewUser {
+        is_admin,
+        ..people::named(username)
+    };
+    people::with_password(&server.running().state, new).await
 }
 
 /// A browser signed in as `username` with the password.
 pub async fn signed_in(server: &TestServer, username: &str) -> Browser {
     let b = Browser::new(&server.base, APP);
-    b.get("/login").await;
-    let res = b
-        .submit(
-            "/login/password",
-            &[
-                ("login", username),
-                ("password", PASSWORD),
-                ("next", "/account"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status, 303, "{username} signs in");
+    people::sign_in(&b, username).await;
     b
 }
 

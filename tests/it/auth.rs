@@ -7,34 +7,15 @@ use latchkey::config::Config;
 use latchkey::domain::user::NewUser;
 
 use crate::browser::Browser;
+use crate::people;
 use crate::support::{TestServer, latchkey, run, stdout};
 
 const APP: &str = "http://localhost:1411";
-const PASSWORD: &str = "velvet tractor ocean lamp";
+use crate::people::PASSWORD;
 
 /// A user with a password, made directly in the store.
 async fn user_with_password(server: &TestServer, username: &str) -> latchkey::domain::user::User {
-    let state = &server.running().state;
-    let user = state
-        .store
-        .create_user(
-            &NewUser {
-                username: username.into(),
-                email: Some(format!("{username}@example.org")),
-                ..NewUser::default()
-            }
-            .validate()
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let hash = state.auth.passwords.hash(PASSWORD.into()).await;
-    state
-        .store
-        .set_password_hash(&user.id, Some(&hash))
-        .await
-        .unwrap();
-    user
+    people::with_password(&server.running().state, people::named(username)).await
 }
 
 /// Give the user TOTP; returns the secret.

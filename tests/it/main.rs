@@ -2,6 +2,7 @@
 //! binary, on SQLite and on PostgreSQL.
 
 mod browser;
+mod people;
 mod support;
 
 mod admin;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use latchkey::config::Config;
 use tempfile::TempDir;
 
-use crate::browser::Browser;
+use crate::people;
 use crate::support::{free_port, test_pki};
 
 /// The Python of the test virtualenv; the tests fail (never pass quietly) without it.
@@ -338,49 +338,15 @@ impl Latchkey {
 
 /// The public URL every test server here believes it is served at.
 pub const APP: &str = "http://localhost:1411";
-/// The password of every user `user` makes.
-pub const PASSWORD: &str = "velvet tractor ocean lamp";
+pub use crate::people::{PASSWORD, sign_in};
 
 /// A user `name` with the verified address `name@example.org` and `PASSWORD`.
 pub async fn user(lk: &Latchkey, name: &str, admin: bool) -> latchkey::domain::user::User {
-    let state = lk.state();
-    let user = state
-        .store
-        .create_user(
-            &latchkey::domain::user::NewUser {
-                username: name.into(),
-                email: Some(format!("{name}@example.org")),
-                email_verified: true,
-                first_name: name.into(),
-                is_admin: admin,
-                ..Default::default()
-            }
-            .validate()
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let hash = state.auth.passwords.hash(PASSWORD.into()).await;
-    state
-        .store
-        .set_password_hash(&user.id, Some(&hash))
-        .await
-        .unwrap();
-    user
-}
-
-/// Sign `name` in with `PASSWORD` in browser `b`, through the login form.
-pub async fn sign_in(b: &Browser, name: &str) {
-    b.get("/login").await;
-    let res = b
-        .submit(
-            "/login/password",
-            &[
-                ("login", name),
-                ("password", PASSWORD),
-                ("next", "/account"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status, 303, "{}", res.body);
+    let new = latchkey::domain::user::NewUser {
+        email_verified: true,
+        first_name: name.into(),
+        is_admin: admin,
+        ..people::named(name)
+    };
+    people::with_password(lk.state(), new).await
 }

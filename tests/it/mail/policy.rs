@@ -6,49 +6,22 @@ use latchkey::domain::user::NewUser;
 use latchkey::oidc::registration::{ClientSpec, register};
 
 use crate::browser::Browser;
+use crate::people;
 use crate::support::TestServer;
 
 const APP: &str = "http://localhost:1411";
-const PASSWORD: &str = "velvet tractor ocean lamp";
 const CB: &str = "https://app.example.com/callback";
 const CHALLENGE: &str = "iL4gp1vDueMyF0ocW7BWIJ5TVO7dbKU_NB5dE2f_fFA";
 
 async fn signed_in(server: &TestServer, name: &str, admin: bool, verified: bool) -> Browser {
-    let state = &server.running().state;
-    let user = state
-        .store
-        .create_user(
-            &NewUser {
-                username: name.into(),
-                email: Some(format!("{name}@example.org")),
-                email_verified: verified,
-                is_admin: admin,
-                ..NewUser::default()
-            }
-            .validate()
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let hash = state.auth.passwords.hash(PASSWORD.into()).await;
-    state
-        .store
-        .set_password_hash(&user.id, Some(&hash))
-        .await
-        .unwrap();
+    let new = NewUser {
+        email_verified: verified,
+        is_admin: admin,
+        ..people::named(name)
+    };
+    people::with_password(&server.running().state, new).await;
     let b = Browser::new(&server.base, APP);
-    b.get("/login").await;
-    let res = b
-        .submit(
-            "/login/password",
-            &[
-                ("login", name),
-                ("password", PASSWORD),
-                ("next", "/account"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status, 303);
+    people::sign_in(&b, name).await;
     b
 }
 

@@ -9,10 +9,10 @@ use latchkey::oidc::registration::{ClientSpec, register};
 use serde_json::{Value, json};
 
 use crate::browser::Browser;
+use crate::people;
 use crate::support::{TestServer, http};
 
 const APP: &str = "http://localhost:1411";
-const PASSWORD: &str = "velvet tractor ocean lamp";
 const CB: &str = "https://app.example.com/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9qH2Yfj1t4-JW7Ux7BY9JqvdY";
 const CHALLENGE: &str = "iL4gp1vDueMyF0ocW7BWIJ5TVO7dbKU_NB5dE2f_fFA";
@@ -41,42 +41,15 @@ async fn signed_in_browser(
     server: &TestServer,
     username: &str,
 ) -> (Browser, latchkey::domain::user::User) {
-    let state = &server.running().state;
-    let user = state
-        .store
-        .create_user(
-            &NewUser {
-                username: username.into(),
-                email: Some(format!("{username}@example.org")),
-                // Applications refuse unverified addresses by default (tests/it/mail).
-                email_verified: true,
-                first_name: "Kim".into(),
-                ..NewUser::default()
-            }
-            .validate()
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let hash = state.auth.passwords.hash(PASSWORD.into()).await;
-    state
-        .store
-        .set_password_hash(&user.id, Some(&hash))
-        .await
-        .unwrap();
+    let new = NewUser {
+        // Applications refuse unverified addresses by default (tests/it/mail).
+        email_verified: true,
+        first_name: "Kim".into(),
+        ..people::named(username)
+    };
+    let user = people::with_password(&server.running().state, new).await;
     let b = Browser::new(&server.base, APP);
-    b.get("/login").await;
-    let res = b
-        .submit(
-            "/login/password",
-            &[
-                ("login", username),
-                ("password", PASSWORD),
-                ("next", "/account"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status, 303);
+    people::sign_in(&b, username).await;
     (b, user)
 }
 
