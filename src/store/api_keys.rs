@@ -54,7 +54,7 @@ impl Store {
         .bind(key_hash)
         .bind(now())
         .bind(expires_at)
-        .fetch_one(self.writer())
+        .fetch_one(&mut *self.writer().await?)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
@@ -73,7 +73,7 @@ impl Store {
         ))
         .bind(key_hash)
         .bind(t)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         let Some(mut key) = row.as_ref().map(key_from_row).transpose()? else {
             return Ok(None);
@@ -85,7 +85,7 @@ impl Store {
             sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
                 .bind(&key.id)
                 .bind(t)
-                .execute(self.writer())
+                .execute(&mut *self.writer().await?)
                 .await?;
             key.last_used_at = Some(t);
         }
@@ -100,7 +100,7 @@ impl Store {
             " FROM api_keys WHERE ($1 IS NULL OR user_id = $1) ORDER BY created_at DESC, id DESC"
         ))
         .bind(user_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
     }
@@ -112,7 +112,7 @@ impl Store {
             " FROM api_keys WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(row.as_ref().map(key_from_row).transpose()?)
     }
@@ -122,7 +122,7 @@ impl Store {
             sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
                 .bind(now())
-                .execute(self.writer())
+                .execute(&mut *self.writer().await?)
                 .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -140,7 +140,7 @@ impl Store {
         ))
         .bind(now())
         .bind(until)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
     }

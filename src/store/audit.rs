@@ -3,10 +3,11 @@
 use std::sync::OnceLock;
 
 use serde::Serialize;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Acquire, AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
+use super::conns::Conns;
 use super::{Store, StoreError, new_id, now};
 
 /// An event to record. `details` is free-form JSON.
@@ -126,14 +127,14 @@ const CHUNKS: [usize; 4] = [64, 16, 4, 1];
 impl AuditQueue {
     /// Start the task that writes queued rows through `writer`. It ends when the
     /// last `Store` clone (and with it the queue) is dropped.
-    pub(super) fn start(writer: AnyPool) -> AuditQueue {
+    pub(super) fn start(writer: Conns) -> AuditQueue {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(write_batches(writer, rx));
         AuditQueue { tx }
     }
 }
 
-async fn write_batches(writer: AnyPool, mut rx: mpsc::UnboundedReceiver<Pending>) {
+async fn write_batches(writer: Conns, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let rows: Vec<&AuditRow> = batch.iter().map(|p| &p.row).collect();
@@ -198,12 +199,11 @@ async fn insert_chunk(
     Ok(())
 }
 
-async fn insert_rows(writer: &AnyPool, rows: &[&AuditRow]) -> Result<(), sqlx::Error> {
-    let mut conn = writer.acquire().await?;
+async fn insert_rows(writer: &Conns, rows: &[&AuditRow]) -> Result<(), sqlx::Error> {
     if let [_] = rows {
-        return insert_chunk(&mut conn, rows).await;
+        return insert_chunk(&mut *writer.get().await?, rows).await;
     }
-    let mut tx = conn.begin().await?;
+    let mut tx = writer.begin().await?;
     let mut rest = rows;
     for size in CHUNKS {
         while rest.len() >= size {
@@ -253,7 +253,7 @@ impl Store {
                 Err(_) => return Err(StoreError::Database(sqlx::Error::PoolClosed)),
             },
             Err(mpsc::error::SendError(pending)) => {
-                insert_rows(self.writer(), &[&pending.row]).await?;
+                insert_rows(&self.writer, &[&pending.row]).await?;
             }
         }
         Ok(stored)
@@ -329,7 +329,7 @@ impl Store {
         for n in numbers {
             query = query.bind(n);
         }
-        let rows = query.fetch_all(self.pool()).await?;
+        let rows = query.fetch_all(&mut *self.reader().await?).await?;
         Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
     }
 
@@ -344,7 +344,7 @@ impl Store {
                FROM names WHERE names.event IS NOT NULL) \
              SELECT event FROM names WHERE event IS NOT NULL",
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 }
@@ -363,7 +363,7 @@ impl Store {
         ))
         .bind(user_id)
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
     }

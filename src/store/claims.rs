@@ -43,7 +43,7 @@ impl Store {
             .bind(owner.id())
             .bind(key)
             .bind(value)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(|e| match &e {
                 sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
@@ -62,7 +62,7 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner.id())
             .bind(key)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -90,7 +90,7 @@ impl Store {
         let sql = format!("SELECT key, value FROM {table} WHERE {column} = $1 ORDER BY key");
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(owner.id())
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.reader().await?)
             .await?)
     }
 
@@ -107,7 +107,7 @@ impl Store {
              WHERE m.user_id = $1 ORDER BY g.name, c.key",
         )
         .bind(user_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
     /// `group_claims_of_user` and the user's own claims in one query: ID tokens and
@@ -124,7 +124,7 @@ impl Store {
              ORDER BY 1, 2, 3",
         )
         .bind(user_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         let (own, groups): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.0 == 1);
         let pairs = |v: Vec<(i64, String, String, String)>| {

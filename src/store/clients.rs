@@ -45,7 +45,7 @@ fn client_from_row(row: &AnyRow) -> Result<Client, sqlx::Error> {
 impl Store {
     /// Insert a client and its allowed groups (by group id) in one transaction.
     pub async fn insert_client(&self, c: &Client) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(concat!(
             "INSERT INTO oidc_clients (",
             columns!(),
@@ -91,7 +91,7 @@ impl Store {
     /// Replace every setting of a client and its allowed groups (by group id) in one
     /// transaction: nothing is half-saved. The id and creation time stay.
     pub async fn update_client(&self, c: &Client) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE oidc_clients SET name = $2, secret_hash = $3, previous_secret_hash = $4, \
              previous_secret_expires_at = $5, is_public = $6, redirect_uris = $7, post_logout_redirect_uris = $8, \
@@ -150,7 +150,7 @@ impl Store {
             " FROM oidc_clients WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?
         else {
             return Ok(None);
@@ -160,14 +160,14 @@ impl Store {
             "SELECT g.name FROM oidc_client_groups cg JOIN user_groups g ON g.id = cg.group_id WHERE cg.client_id = $1 ORDER BY g.name",
         )
         .bind(id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(Some(client))
     }
 
     pub async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
         let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM oidc_clients ORDER BY name, id")
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -188,13 +188,13 @@ impl Store {
              WHERE cg.group_id = $1 ORDER BY c.name, c.id",
         )
         .bind(group_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 
     /// Delete a client; its codes, tokens and consents go with it.
     pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query("DELETE FROM oidc_clients WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -226,7 +226,7 @@ impl Store {
         .bind(new_hash)
         .bind(previous_expires_at)
         .bind(now())
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -245,7 +245,7 @@ impl Store {
         )
         .bind(user_id)
         .bind(client_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?)
     }
 
@@ -263,7 +263,7 @@ impl Store {
         .bind(client_id)
         .bind(scope)
         .bind(now())
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -278,7 +278,7 @@ impl Store {
              WHERE k.user_id = $1 ORDER BY c.name",
         )
         .bind(user_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 
@@ -286,7 +286,7 @@ impl Store {
     /// token the client holds for the user, in one transaction.
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str) -> Result<(), StoreError> {
         let t = now();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM oidc_consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)

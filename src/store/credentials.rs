@@ -20,7 +20,7 @@ impl Store {
             "SELECT password_hash, password_changed_at, totp_secret_sealed, totp_pending_sealed, totp_last_step FROM users WHERE id = $1",
         )
         .bind(user_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?
         .ok_or(StoreError::NotFound)?;
         Ok(UserCredentials {
@@ -42,7 +42,7 @@ impl Store {
             .bind(user_id)
             .bind(hash)
             .bind(now())
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -56,7 +56,7 @@ impl Store {
         sqlx::query("UPDATE users SET totp_pending_sealed = $2 WHERE id = $1")
             .bind(user_id)
             .bind(sealed)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -70,7 +70,7 @@ impl Store {
         step: i64,
         recovery_hashes: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE users SET totp_secret_sealed = $2, totp_pending_sealed = NULL, totp_last_step = $3, updated_at = $4 WHERE id = $1")
             .bind(user_id)
             .bind(sealed)
@@ -85,7 +85,7 @@ impl Store {
 
     /// Remove TOTP and its recovery codes.
     pub async fn remove_totp(&self, user_id: &str) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE users SET totp_secret_sealed = NULL, totp_pending_sealed = NULL, totp_last_step = 0 WHERE id = $1")
             .bind(user_id)
             .execute(&mut *tx)
@@ -103,7 +103,7 @@ impl Store {
         )
         .bind(user_id)
         .bind(step)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -113,7 +113,7 @@ impl Store {
         user_id: &str,
         hashes: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin().await?;
         replace_recovery_codes(&mut tx, user_id, hashes).await?;
         tx.commit().await?;
         Ok(())
@@ -125,7 +125,7 @@ impl Store {
             .bind(user_id)
             .bind(hash)
             .bind(now())
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -135,13 +135,13 @@ impl Store {
             "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
         )
         .bind(user_id)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.reader().await?)
         .await?)
     }
 }
 
 async fn replace_recovery_codes(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut super::Tx,
     user_id: &str,
     hashes: &[String],
 ) -> Result<(), StoreError> {

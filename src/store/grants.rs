@@ -87,7 +87,7 @@ impl Store {
         .bind(c.auth_time)
         .bind(serde_json::to_string(&c.amr).unwrap_or_default())
         .bind(c.expires_at)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -101,7 +101,7 @@ impl Store {
         )
         .bind(code_hash)
         .bind(t)
-        .fetch_optional(self.writer())
+        .fetch_optional(&mut *self.writer().await?)
         .await?;
         if let Some(r) = row {
             return Ok(Redemption::Redeemed(Box::new(CodeGrant {
@@ -121,7 +121,7 @@ impl Store {
         }
         let used = sqlx::query("SELECT client_id, user_id FROM oidc_codes WHERE code_hash = $1")
             .bind(code_hash)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         let Some(used) = used else {
             return Ok(Redemption::Unknown);
@@ -136,7 +136,7 @@ impl Store {
     /// Revoke the access tokens and refresh families a code led to.
     pub async fn revoke_issued_by_code(&self, code_hash: &str) -> Result<(), StoreError> {
         let t = now();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE oidc_access_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND (code_hash = $1 OR family_id IN \
              (SELECT family_id FROM oidc_refresh_tokens WHERE code_hash = $1))",
@@ -174,7 +174,7 @@ impl Store {
         .bind(&r.code_hash)
         .bind(now())
         .bind(r.expires_at)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -188,7 +188,7 @@ impl Store {
              revoked_at FROM oidc_refresh_tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(RefreshGrant {
@@ -214,7 +214,7 @@ impl Store {
         let done = sqlx::query("UPDATE oidc_refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL")
             .bind(token_hash)
             .bind(now())
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -222,7 +222,7 @@ impl Store {
     /// Revoke a whole refresh family and the access tokens issued from it.
     pub async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
         let t = now();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE oidc_refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
             .bind(family_id)
             .bind(t)
@@ -242,7 +242,7 @@ impl Store {
         let families: Vec<String> =
             sqlx::query_scalar("SELECT DISTINCT family_id FROM oidc_refresh_tokens WHERE session_hash = $1 AND revoked_at IS NULL")
                 .bind(session_hash)
-                .fetch_all(self.pool())
+                .fetch_all(&mut *self.reader().await?)
                 .await?;
         for f in families {
             self.revoke_family(&f).await?;
@@ -250,7 +250,7 @@ impl Store {
         sqlx::query("UPDATE oidc_access_tokens SET revoked_at = $2 WHERE session_hash = $1 AND revoked_at IS NULL")
             .bind(session_hash)
             .bind(now())
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -268,7 +268,7 @@ impl Store {
         .bind(&a.session_hash)
         .bind(&a.scope)
         .bind(a.expires_at)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -278,7 +278,7 @@ impl Store {
         let revoked: Option<Option<i64>> =
             sqlx::query_scalar("SELECT revoked_at FROM oidc_access_tokens WHERE jti = $1")
                 .bind(jti)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.reader().await?)
                 .await?;
         Ok(revoked.map(|r| r.is_some()))
     }
@@ -300,7 +300,7 @@ impl Store {
         .bind(client_id)
         .bind(expires_at)
         .bind(now())
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -314,7 +314,7 @@ impl Store {
         ] {
             sqlx::query(sql)
                 .bind(now - 86_400)
-                .execute(self.writer())
+                .execute(&mut *self.writer().await?)
                 .await?;
         }
         Ok(())

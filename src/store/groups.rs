@@ -40,7 +40,7 @@ impl Store {
             .bind(name)
             .bind(display_name)
             .bind(now())
-            .fetch_one(self.writer())
+            .fetch_one(&mut *self.writer().await?)
             .await
             .map_err(conflict_as(name_taken))?;
         Ok(group_from_row(&row)?)
@@ -50,7 +50,7 @@ impl Store {
         let sql = concat!("SELECT ", columns!(), " FROM user_groups WHERE id = $1");
         let row = sqlx::query(sql)
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         Ok(row.as_ref().map(group_from_row).transpose()?)
     }
@@ -63,14 +63,16 @@ impl Store {
         );
         let row = sqlx::query(sql)
             .bind(name)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         Ok(row.as_ref().map(group_from_row).transpose()?)
     }
 
     pub async fn list_groups(&self) -> Result<Vec<Group>, StoreError> {
         let sql = concat!("SELECT ", columns!(), " FROM user_groups ORDER BY name");
-        let rows = sqlx::query(sql).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(sql)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
         Ok(rows.iter().map(group_from_row).collect::<Result<_, _>>()?)
     }
 
@@ -89,7 +91,7 @@ impl Store {
             .bind(name)
             .bind(display_name)
             .bind(now())
-            .fetch_optional(self.writer())
+            .fetch_optional(&mut *self.writer().await?)
             .await
             .map_err(conflict_as(name_taken))?
             .ok_or(StoreError::NotFound)?;
@@ -101,7 +103,7 @@ impl Store {
     pub async fn delete_group(&self, id: &str) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM user_groups WHERE id = $1")
             .bind(id)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(|e| match &e {
                 // SQLite reports ON DELETE RESTRICT as a trigger constraint (code 1811).
@@ -129,7 +131,7 @@ impl Store {
         .bind(group_id)
         .bind(user_id)
         .bind(now())
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
@@ -146,7 +148,7 @@ impl Store {
         sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
             .bind(group_id)
             .bind(user_id)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -157,7 +159,7 @@ impl Store {
                    JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.name";
         let rows = sqlx::query(sql)
             .bind(user_id)
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         Ok(rows.iter().map(group_from_row).collect::<Result<_, _>>()?)
     }
@@ -168,7 +170,7 @@ impl Store {
             "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY created_at, user_id",
         )
         .bind(group_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 }

@@ -34,7 +34,7 @@ impl Store {
         .bind(bytes)
         .bind(etag)
         .bind(now())
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -44,7 +44,7 @@ impl Store {
             "SELECT content_type, bytes, etag, updated_at FROM images WHERE owner = $1",
         )
         .bind(owner)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(match row {
             Some(r) => Some(StoredImage {
@@ -66,7 +66,7 @@ impl Store {
         let rows: Vec<(String, String)> =
             sqlx::query_as("SELECT owner, etag FROM images WHERE owner LIKE $1")
                 .bind(format!("{prefix}%"))
-                .fetch_all(self.pool())
+                .fetch_all(&mut *self.reader().await?)
                 .await?;
         Ok(rows.into_iter().collect())
     }
@@ -74,7 +74,7 @@ impl Store {
     pub async fn delete_image(&self, owner: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM images WHERE owner = $1")
             .bind(owner)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }

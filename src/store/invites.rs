@@ -72,7 +72,7 @@ impl Store {
     pub async fn create_invite(&self, new: &NewInvite<'_>) -> Result<Invite, StoreError> {
         let id = new_id();
         let t = now();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO invites (id, token_hash, note, created_by, created_at, expires_at, max_uses) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -108,7 +108,7 @@ impl Store {
             "SELECT group_id FROM invite_groups WHERE invite_id = $1 ORDER BY group_id",
         )
         .bind(&invite.id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(invite)
     }
@@ -120,7 +120,7 @@ impl Store {
             " FROM invites WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         match row {
             Some(r) => Ok(Some(self.with_groups(invite_from_row(&r)?).await?)),
@@ -135,7 +135,7 @@ impl Store {
             " FROM invites WHERE token_hash = $1"
         ))
         .bind(token_hash)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         match row {
             Some(r) => Ok(Some(self.with_groups(invite_from_row(&r)?).await?)),
@@ -150,7 +150,7 @@ impl Store {
             columns!(),
             " FROM invites ORDER BY created_at DESC, id DESC"
         ))
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -165,7 +165,7 @@ impl Store {
             sqlx::query("UPDATE invites SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
                 .bind(now())
-                .execute(self.writer())
+                .execute(&mut *self.writer().await?)
                 .await?;
         if done.rows_affected() == 0 && self.invite_by_id(id).await?.is_none() {
             return Err(StoreError::NotFound);

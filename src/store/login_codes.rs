@@ -31,7 +31,7 @@ impl Store {
         .bind(created_by)
         .bind(now())
         .bind(expires_at)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -45,7 +45,7 @@ impl Store {
             "SELECT user_id, expires_at, used_at FROM login_codes WHERE code_hash = $1 AND browser_hash IS NULL",
         )
         .bind(code_hash)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         let Some(row) = row else {
             return Ok(Err(CodeRejection::Unknown));
@@ -72,7 +72,7 @@ impl Store {
         )
         .bind(code_hash)
         .bind(t)
-        .fetch_optional(self.writer())
+        .fetch_optional(&mut *self.writer().await?)
         .await?;
         match row {
             Some(row) => Ok(Ok(row.try_get("user_id")?)),
@@ -97,7 +97,7 @@ impl Store {
             .bind(next_path)
             .bind(purpose)
             .bind(expires_at)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -112,7 +112,7 @@ impl Store {
             .bind(token_hash)
             .bind(purpose)
             .bind(now())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         Ok(match row {
             Some(r) => Some((r.try_get("user_id")?, r.try_get("next_path")?)),
@@ -123,7 +123,7 @@ impl Store {
     pub async fn delete_pending_login(&self, token_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM pending_logins WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -192,7 +192,7 @@ impl Store {
         .bind(by_browser)
         .bind(by_user)
         .bind(now())
-        .fetch_optional(self.writer())
+        .fetch_optional(&mut *self.writer().await?)
         .await?)
     }
 }

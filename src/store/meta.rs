@@ -15,7 +15,7 @@ impl Store {
         let existing: Option<Vec<u8>> =
             sqlx::query_scalar("SELECT value FROM instance_meta WHERE key = $1")
                 .bind(KEY_CHECK)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.reader().await?)
                 .await?;
         match existing {
             Some(sealed) => Ok(key
@@ -25,7 +25,7 @@ impl Store {
                 sqlx::query("INSERT INTO instance_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
                     .bind(KEY_CHECK)
                     .bind(key.seal(KEY_CHECK_CONTEXT, KEY_CHECK_PLAINTEXT))
-                    .execute(self.writer())
+                    .execute(&mut *self.writer().await?)
                     .await?;
                 // Another instance may have won the race with its own key: check again.
                 Box::pin(self.verify_encryption_key(key)).await

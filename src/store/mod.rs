@@ -8,6 +8,7 @@ mod api_keys;
 mod audit;
 mod claims;
 mod clients;
+mod conns;
 mod credentials;
 mod grants;
 mod groups;
@@ -28,13 +29,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+
+use conns::{Conn, Conns, Held};
 
 use crate::config::DatabaseUrl;
 
 pub use api_keys::ApiKey;
 pub use audit::{AUDIT_PAGE_MAX, AuditFilter, AuditRecord, NewAuditRecord};
 pub use claims::ClaimOwner;
+pub use conns::Tx;
 pub use credentials::UserCredentials;
 pub use grants::{AccessRecord, CodeGrant, Redemption, RefreshGrant};
 pub use images::StoredImage;
@@ -74,30 +77,26 @@ pub enum Backend {
     Postgres,
 }
 
-/// A transaction on the writer: several rows that must exist together (an event and
-/// the email it causes). On SQLite it holds the one writer connection, so nothing that
-/// writes through `Store` may be awaited while it is open.
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
-
 /// A handle on the database; cheap to clone.
 ///
 /// SQLite allows one writer at a time; concurrent writers otherwise collide and
 /// back off inside SQLite's busy handler, which wrecks throughput and latency under
-/// load. So on SQLite every write goes through a one-connection `writer` pool (writes
-/// queue in-process, in order) while reads use the shared pool, which WAL lets run
-/// alongside the writer. On PostgreSQL both are the same pool.
+/// load. So on SQLite every write goes through one `writer` connection (writes queue
+/// in-process, in order) while reads use up to eight others (`pool`), which WAL lets
+/// run alongside the writer. These SQLite connections are held by the store itself
+/// (`conns.rs` says why); on PostgreSQL all three are sqlx's one pool.
 ///
 /// Reads that walk many rows (a user search among 100 000) use `scan`: on SQLite two
 /// connections that read through a memory map of the database file, so that a page
 /// costs no system call. The hot paths keep to `pool` without a map: SQLite drops a
 /// connection's whole map at each read after another connection wrote, and on a
 /// write-heavy path (every authorization writes) that unmap and remap cost more than
-/// the reads they save. On PostgreSQL `scan` is the same pool too.
+/// the reads they save.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
-    writer: AnyPool,
-    scan: AnyPool,
+    pool: Conns,
+    writer: Conns,
+    scan: Conns,
     backend: Backend,
     audit: audit::AuditQueue,
     /// SQLite's write-ahead log file (None on PostgreSQL).
@@ -125,44 +124,28 @@ impl Store {
             }
             DatabaseUrl::Postgres(_) => None,
         };
-        let options = |max: u32, mapped: bool| {
-            AnyPoolOptions::new()
-                .max_connections(max)
-                .min_connections(1)
-                .acquire_timeout(Duration::from_secs(5))
-                // sqlx pings a connection when it is returned to the pool anyway; a second
-                // ping before each use cost a round trip per query (a thread hand-off on
-                // SQLite, a network round trip on PostgreSQL) on every request. A connection
-                // that broke while idle fails its next query and is then dropped.
-                .test_before_acquire(false)
-                .after_connect(move |conn, _meta| {
-                    Box::pin(async move {
-                        if backend == Backend::Sqlite {
-                            // WAL is set once at migration; NORMAL is safe under WAL and much faster.
-                            // When the log starts over by itself, it is cut back to this size.
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA journal_size_limit = 16777216").await?;
-                            if mapped {
-                                // Reads straight from the OS page cache: a connection's own
-                                // cache (2 MB) is emptied whenever another connection writes,
-                                // and refilling it cost a pread per page, thousands for one
-                                // search among 100 000 users. Mapped pages count as (shared,
-                                // reclaimable) resident memory once touched.
-                                conn.execute("PRAGMA mmap_size = 268435456").await?;
-                            }
-                        }
-                        Ok(())
-                    })
-                })
-        };
-        let pool = options(max, false).connect(&url).await?;
-        let (writer, scan) = match backend {
+        let (pool, writer, scan) = match backend {
             Backend::Sqlite => (
-                options(1, false).connect(&url).await?,
+                Conns::Held(Held::open(&url, max, false, 1).await?),
+                Conns::Held(Held::open(&url, 1, false, 1).await?),
                 // Opened on the first search, not at start.
-                options(2, true).min_connections(0).connect_lazy(&url)?,
+                Conns::Held(Held::open(&url, 2, true, 0).await?),
             ),
-            Backend::Postgres => (pool.clone(), pool.clone()),
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(max as u32)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(5))
+                    // sqlx pings a connection when it is returned to the pool anyway; a
+                    // second ping before each use cost a network round trip per query on
+                    // every request. A connection that broke while idle fails its next
+                    // query and is then dropped.
+                    .test_before_acquire(false)
+                    .connect(&url)
+                    .await?;
+                let conns = Conns::Pool(pool);
+                (conns.clone(), conns.clone(), conns)
+            }
         };
         let audit = audit::AuditQueue::start(writer.clone());
         Ok(Store {
@@ -186,12 +169,13 @@ impl Store {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
             Backend::Sqlite => {
+                let mut conn = self.writer().await?;
                 sqlx::query("PRAGMA journal_mode = WAL")
-                    .execute(&self.writer)
+                    .execute(&mut *conn)
                     .await?;
-                SQLITE_MIGRATIONS.run(&self.writer).await?;
+                SQLITE_MIGRATIONS.run(&mut *conn).await?;
             }
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&mut *self.writer().await?).await?,
         }
         Ok(())
     }
@@ -200,7 +184,7 @@ impl Store {
     pub async fn applied_migrations(&self) -> Result<i64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = $1")
             .bind(true)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.reader().await?)
             .await?;
         Ok(n)
     }
@@ -211,7 +195,9 @@ impl Store {
 
     /// Does the database answer? Used by `/healthz`.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&self.pool).await?;
+        let one: i64 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut *self.reader().await?)
+            .await?;
         debug_assert_eq!(one, 1);
         Ok(())
     }
@@ -233,9 +219,16 @@ impl Store {
             return Ok(false);
         }
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(true)
+    }
+
+    /// Close the SQLite connections a burst of load opened once they have been idle
+    /// for a minute; run every so often. A no-op on PostgreSQL (sqlx's pool does it).
+    pub async fn close_idle_connections(&self) {
+        self.pool.close_idle().await;
+        self.scan.close_idle().await;
     }
 
     /// A consistent online copy of a SQLite database (`VACUUM INTO`).
@@ -253,7 +246,7 @@ impl Store {
         }
         sqlx::query("VACUUM INTO $1")
             .bind(to.to_string_lossy().into_owned())
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -280,19 +273,19 @@ impl Store {
         Ok(self.writer.begin().await?)
     }
 
-    /// The pool for reads.
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// A connection for reads.
+    pub(crate) async fn reader(&self) -> Result<Conn, sqlx::Error> {
+        self.pool.get().await
     }
 
-    /// The pool for reads that walk many rows (memory-mapped on SQLite).
-    pub(crate) fn scan(&self) -> &AnyPool {
-        &self.scan
+    /// A connection for reads that walk many rows (memory-mapped on SQLite).
+    pub(crate) async fn scanner(&self) -> Result<Conn, sqlx::Error> {
+        self.scan.get().await
     }
 
-    /// The pool for writes (one connection on SQLite).
-    pub(crate) fn writer(&self) -> &AnyPool {
-        &self.writer
+    /// The connection for writes (the one writer on SQLite).
+    pub(crate) async fn writer(&self) -> Result<Conn, sqlx::Error> {
+        self.writer.get().await
     }
 }
 

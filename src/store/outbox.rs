@@ -147,7 +147,7 @@ impl Store {
         .bind(t)
         .bind(owner)
         .bind(lease_until)
-        .fetch_one(self.writer())
+        .fetch_one(&mut *self.writer().await?)
         .await?;
         Ok(mail_from_row(&row)?)
     }
@@ -170,7 +170,7 @@ impl Store {
         .bind(owner)
         .bind(lease_until)
         .bind(at)
-        .fetch_optional(self.writer())
+        .fetch_optional(&mut *self.writer().await?)
         .await?;
         Ok(row.as_ref().map(mail_from_row).transpose()?)
     }
@@ -184,7 +184,7 @@ impl Store {
         .bind(id)
         .bind(owner)
         .bind(now())
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -210,7 +210,7 @@ impl Store {
         .bind(status.as_str())
         .bind(next)
         .bind(error)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -223,7 +223,7 @@ impl Store {
         )
         .bind(id)
         .bind(now())
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -235,7 +235,7 @@ impl Store {
             " FROM mail_outbox WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(row.as_ref().map(mail_from_row).transpose()?)
     }
@@ -253,7 +253,7 @@ impl Store {
         ))
         .bind(status.map(MailStatus::as_str))
         .bind(limit.clamp(1, 1000))
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows.iter().map(mail_from_row).collect::<Result<_, _>>()?)
     }
@@ -262,7 +262,7 @@ impl Store {
     pub async fn count_mail(&self) -> Result<Vec<(MailStatus, i64)>, StoreError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT status, COUNT(*) FROM mail_outbox GROUP BY status")
-                .fetch_all(self.pool())
+                .fetch_all(&mut *self.reader().await?)
                 .await?;
         Ok(rows
             .into_iter()
@@ -276,7 +276,7 @@ impl Store {
             "DELETE FROM mail_outbox WHERE status IN ('sent', 'failed') AND created_at < $1",
         )
         .bind(before)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(done.rows_affected())
     }

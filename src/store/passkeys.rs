@@ -66,7 +66,7 @@ impl Store {
         .bind(&p.credential)
         .bind(p.created_at)
         .bind(p.last_used_at)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(conflict_as(|_| "this passkey is already registered".into()))?;
         Ok(())
@@ -79,7 +79,7 @@ impl Store {
             " FROM passkeys WHERE user_id = $1 ORDER BY created_at, id"
         ))
         .bind(user_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows
             .iter()
@@ -97,7 +97,7 @@ impl Store {
             " FROM passkeys WHERE credential_id = $1"
         ))
         .bind(credential_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(row.as_ref().map(passkey_from_row).transpose()?)
     }
@@ -116,7 +116,7 @@ impl Store {
             .bind(flag(backup_state))
             .bind(flag(backup_eligible))
             .bind(now())
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -131,7 +131,7 @@ impl Store {
             .bind(id)
             .bind(user_id)
             .bind(name)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -143,7 +143,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(user_id)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -166,7 +166,7 @@ impl Store {
             .bind(user_id)
             .bind(state)
             .bind(expires_at)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -181,7 +181,7 @@ impl Store {
         let row = sqlx::query("DELETE FROM webauthn_ceremonies WHERE id = $1 AND kind = $2 RETURNING user_id, state, expires_at")
             .bind(id)
             .bind(kind)
-            .fetch_optional(self.writer())
+            .fetch_optional(&mut *self.writer().await?)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let expires_at: i64 = row.try_get("expires_at")?;

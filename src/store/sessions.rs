@@ -47,7 +47,7 @@ impl Store {
         .bind(&s.ip)
         .bind(&s.user_agent)
         .bind(flag(s.new_device))
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -66,7 +66,7 @@ impl Store {
         );
         let Some(row) = sqlx::query(sql)
             .bind(id_hash)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?
         else {
             return Ok(None);
@@ -98,7 +98,7 @@ impl Store {
         );
         let rows = sqlx::query(sql)
             .bind(user_id)
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         Ok(rows
             .iter()
@@ -111,7 +111,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1")
             .bind(id_hash)
             .bind(at)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -121,7 +121,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET auth_time = $2, last_seen_at = $2 WHERE id_hash = $1")
             .bind(id_hash)
             .bind(at)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -129,7 +129,7 @@ impl Store {
     pub async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -143,7 +143,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2")
             .bind(id_hash)
             .bind(user_id)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -159,7 +159,7 @@ impl Store {
         )
         .bind(user_id)
         .bind(keep)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -173,7 +173,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
             .bind(now)
             .bind(now - idle_timeout)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(done.rows_affected())
     }

@@ -9,7 +9,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT value FROM app_settings WHERE key = $1")
                 .bind(key)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.reader().await?)
                 .await?,
         )
     }
@@ -22,7 +22,7 @@ impl Store {
         .bind(key)
         .bind(value)
         .bind(now())
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -31,7 +31,7 @@ impl Store {
     pub async fn clear_setting(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM app_settings WHERE key = $1")
             .bind(key)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -41,7 +41,7 @@ impl Store {
         &self,
         values: &[(String, Option<String>)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin().await?;
         let t = now();
         for (key, value) in values {
             match value {
@@ -70,7 +70,7 @@ impl Store {
 
     pub async fn all_settings(&self) -> Result<BTreeMap<String, String>, StoreError> {
         let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM app_settings")
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         Ok(rows.into_iter().collect())
     }

@@ -54,7 +54,7 @@ impl Store {
             .bind(key.created_at)
             .bind(key.retired_at)
             .bind(key.expires_at)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -66,7 +66,10 @@ impl Store {
             columns!(),
             " FROM signing_keys WHERE expires_at IS NULL OR expires_at > $1 ORDER BY created_at, kid"
         );
-        let rows = sqlx::query(sql).bind(at).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(sql)
+            .bind(at)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
         Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
     }
 
@@ -79,7 +82,7 @@ impl Store {
         );
         let row = sqlx::query(sql)
             .bind(alg)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         Ok(row.as_ref().map(key_from_row).transpose()?)
     }
@@ -97,7 +100,7 @@ impl Store {
         .bind(kid)
         .bind(at)
         .bind(expires_at)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -112,7 +115,9 @@ impl Store {
             columns!(),
             " FROM signing_keys ORDER BY created_at DESC, kid DESC"
         );
-        let rows = sqlx::query(sql).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(sql)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
         Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
     }
 }

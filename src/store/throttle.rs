@@ -19,7 +19,7 @@ impl Store {
             "SELECT failures, last_failure_at, locked_until FROM auth_throttle WHERE key = $1",
         )
         .bind(key)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(match row {
             Some(r) => ThrottleState {
@@ -45,7 +45,7 @@ impl Store {
         .bind(state.failures)
         .bind(state.last_failure_at)
         .bind(state.locked_until)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -53,7 +53,7 @@ impl Store {
     pub async fn clear_throttle(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM auth_throttle WHERE key = $1")
             .bind(key)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -106,7 +106,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM known_devices WHERE user_id = $1")
                 .bind(user_id)
-                .fetch_one(self.pool())
+                .fetch_one(&mut *self.reader().await?)
                 .await?,
         )
     }
@@ -123,17 +123,20 @@ impl Store {
             "DELETE FROM webauthn_ceremonies WHERE expires_at <= $1",
             "DELETE FROM pending_logins WHERE expires_at <= $1",
         ] {
-            sqlx::query(sql).bind(now).execute(self.writer()).await?;
+            sqlx::query(sql)
+                .bind(now)
+                .execute(&mut *self.writer().await?)
+                .await?;
         }
         // Used or expired codes stay a week so that a late click still gets a clear answer.
         sqlx::query("DELETE FROM login_codes WHERE expires_at <= $1")
             .bind(now - 7 * 86_400)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         sqlx::query("DELETE FROM auth_throttle WHERE locked_until <= $1 AND last_failure_at <= $2")
             .bind(now)
             .bind(now - 86_400)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }

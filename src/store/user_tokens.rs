@@ -56,7 +56,7 @@ impl Store {
         .bind(token_hash)
         .bind(purpose)
         .bind(now())
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?)
     }
 
@@ -151,7 +151,7 @@ impl Store {
     pub async fn delete_expired_user_tokens(&self, at: i64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM user_tokens WHERE expires_at <= $1")
             .bind(at - 7 * 86_400)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }

@@ -64,7 +64,7 @@ impl Store {
         let sql = concat!("SELECT ", columns!(), " FROM users WHERE id = $1");
         let row = sqlx::query(sql)
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
@@ -85,7 +85,7 @@ impl Store {
         );
         let Some(row) = sqlx::query(sql)
             .bind(jti)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?
         else {
             return Ok(None);
@@ -108,7 +108,7 @@ impl Store {
         );
         let row = sqlx::query(sql)
             .bind(login)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
@@ -116,20 +116,22 @@ impl Store {
     /// Every user, by username.
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         let sql = concat!("SELECT ", columns!(), " FROM users ORDER BY username");
-        let rows = sqlx::query(sql).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(sql)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
         Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
     }
 
     pub async fn count_users(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(self.pool())
+            .fetch_one(&mut *self.reader().await?)
             .await?)
     }
 
     /// Is there at least one administrator? (First-start setup ends when there is.)
     pub async fn has_admin(&self) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin = 1")
-            .fetch_one(self.pool())
+            .fetch_one(&mut *self.reader().await?)
             .await?;
         Ok(n > 0)
     }
@@ -210,7 +212,7 @@ impl Store {
                 .bind(id)
                 .bind(flag(verified))
                 .bind(now())
-                .execute(self.writer())
+                .execute(&mut *self.writer().await?)
                 .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -221,7 +223,7 @@ impl Store {
     /// Disable or enable a user. Disabling also ends every session of the user, in
     /// the same transaction, so a disabled user is signed out everywhere at once.
     pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
             .bind(flag(disabled))
@@ -243,7 +245,7 @@ impl Store {
 
     /// Delete a user and, by cascade, memberships and claims.
     pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -310,7 +312,7 @@ impl Store {
             .bind(&high)
             .bind(after)
             .bind(limit.clamp(1, 500))
-            .fetch_all(self.scan())
+            .fetch_all(&mut *self.scanner().await?)
             .await?;
         Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
     }
@@ -325,7 +327,7 @@ impl Store {
         );
         let rows = sqlx::query(sql)
             .bind(group_id)
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
     }

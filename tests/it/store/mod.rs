@@ -10,4 +10,5 @@ mod meta;
 mod oidc_state;
 mod settings;
 mod signing_keys;
+mod transactions;
 mod users;

@@ -1,0 +1,310 @@
+//! Where the store's connections come from, and its write transactions.
+//!
+//! PostgreSQL connections come from sqlx's pool. SQLite connections are held here
+//! instead: sqlx's pool hands every connection that comes back to a new task that
+//! pings it before it may be used again, and on SQLite, where each connection runs on
+//! a thread of its own, that ping is one more trip to that thread and back for every
+//! statement (measured: ~10 % of the CPU of an authorization-code flow, and ~20 % of
+//! its rate, on 2 cores). A connection to a local file does not go stale the way a
+//! network connection does, so a SQLite connection goes straight back to the idle
+//! list. What the ping also did, sqlx says, is flush a rollback left by a transaction
+//! that was dropped unfinished: here such a connection comes back marked, and is
+//! rolled back before its next use.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long a caller waits for a free connection before the request fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A SQLite connection idle this long is closed (one stays open): the connections a
+/// burst of load opened give their page caches back.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A source of connections: sqlx's pool (PostgreSQL) or connections held here (SQLite).
+#[derive(Clone, Debug)]
+pub(crate) enum Conns {
+    Pool(AnyPool),
+    Held(Arc<Held>),
+}
+
+/// SQLite connections to one file, at most `max` at a time, opened as needed.
+pub(crate) struct Held {
+    url: String,
+    /// Read through a memory map of the file (see `Store`).
+    mapped: bool,
+    permits: Arc<Semaphore>,
+    /// Open connections not in use, the longest idle first.
+    idle: Mutex<Vec<Idle>>,
+    closed: AtomicBool,
+}
+
+struct Idle {
+    conn: AnyConnection,
+    /// A transaction was dropped unfinished on it: roll back before it is used.
+    roll_back: bool,
+    since: Instant,
+}
+
+impl Idle {
+    fn new(conn: AnyConnection, roll_back: bool) -> Idle {
+        Idle {
+            conn,
+            roll_back,
+            since: Instant::now(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("mapped", &self.mapped)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Held {
+    /// Connections to the SQLite database at `url`; `open_now` of them are opened at
+    /// once, so that a file that cannot be opened fails here and not at the first request.
+    pub(crate) async fn open(
+        url: &str,
+        max: usize,
+        mapped: bool,
+        open_now: usize,
+    ) -> Result<Arc<Held>, sqlx::Error> {
+        let held = Arc::new(Held {
+            url: url.to_string(),
+            mapped,
+            permits: Arc::new(Semaphore::new(max)),
+            idle: Mutex::new(Vec::with_capacity(max)),
+            closed: AtomicBool::new(false),
+        });
+        for _ in 0..open_now.min(max) {
+            let conn = held.connect().await?;
+            held.idle().push(Idle::new(conn, false));
+        }
+        Ok(held)
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn connect(&self) -> Result<AnyConnection, sqlx::Error> {
+        let mut conn = AnyConnection::connect(&self.url).await?;
+        // WAL is set once at migration; NORMAL is safe under WAL and much faster.
+        // When the log starts over by itself, it is cut back to this size.
+        conn.execute("PRAGMA synchronous = NORMAL").await?;
+        conn.execute("PRAGMA journal_size_limit = 16777216").await?;
+        if self.mapped {
+            // Reads straight from the OS page cache: a connection's own cache (2 MB)
+            // is emptied whenever another connection writes, and refilling it cost a
+            // pread per page, thousands for one search among 100 000 users. Mapped
+            // pages count as (shared, reclaimable) resident memory once touched.
+            conn.execute("PRAGMA mmap_size = 268435456").await?;
+        }
+        Ok(conn)
+    }
+
+    async fn get(self: &Arc<Self>) -> Result<HeldConn, sqlx::Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        // The most recently used: its pages are the likeliest to be cached.
+        let reused = self.idle().pop();
+        let conn = match reused {
+            Some(Idle {
+                conn,
+                roll_back: false,
+                ..
+            }) => conn,
+            Some(Idle { mut conn, .. }) => {
+                // "No transaction is active" is fine: it may have failed to begin.
+                let _ = conn.execute("ROLLBACK").await;
+                conn
+            }
+            None => self.connect().await?,
+        };
+        Ok(HeldConn {
+            conn: Some(conn),
+            in_transaction: false,
+            held: self.clone(),
+            _permit: permit,
+        })
+    }
+
+    /// Close the connections idle for longer than `IDLE_TIMEOUT`, but one.
+    async fn close_idle(&self) {
+        let stale: Vec<Idle> = {
+            let mut idle = self.idle();
+            let keep_from = idle
+                .iter()
+                .position(|i| i.since.elapsed() < IDLE_TIMEOUT)
+                .unwrap_or(idle.len())
+                .min(idle.len().saturating_sub(1));
+            idle.drain(..keep_from).collect()
+        };
+        for i in stale {
+            let _ = i.conn.close().await;
+        }
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let idle: Vec<Idle> = self.idle().drain(..).collect();
+        for i in idle {
+            let _ = i.conn.close().await;
+        }
+    }
+}
+
+/// A SQLite connection in use; it goes back to the idle list when dropped.
+pub(crate) struct HeldConn {
+    conn: Option<AnyConnection>,
+    /// A transaction was begun and not yet committed or rolled back.
+    in_transaction: bool,
+    held: Arc<Held>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for HeldConn {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && !self.held.closed.load(Ordering::Acquire)
+        {
+            self.held.idle().push(Idle::new(conn, self.in_transaction));
+        }
+    }
+}
+
+/// A connection in use, from either source; dereferences to the connection, so
+/// `&mut *conn` runs a query.
+pub(crate) enum Conn {
+    Pool(PoolConnection<Any>),
+    Held(HeldConn),
+}
+
+impl Deref for Conn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            Conn::Pool(c) => c,
+            Conn::Held(c) => c.conn.as_ref().expect("a held connection in use"),
+        }
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            Conn::Pool(c) => c,
+            Conn::Held(c) => c.conn.as_mut().expect("a held connection in use"),
+        }
+    }
+}
+
+impl Conns {
+    pub(crate) async fn get(&self) -> Result<Conn, sqlx::Error> {
+        match self {
+            Conns::Pool(pool) => Ok(Conn::Pool(pool.acquire().await?)),
+            Conns::Held(held) => Ok(Conn::Held(held.get().await?)),
+        }
+    }
+
+    /// Begin a transaction on a connection of this source.
+    pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        match self {
+            Conns::Pool(pool) => Ok(Tx(TxOn::Pool(pool.begin().await?))),
+            Conns::Held(held) => {
+                let mut conn = held.get().await?;
+                if let Some(c) = conn.conn.as_mut() {
+                    c.execute("BEGIN").await?;
+                }
+                conn.in_transaction = true;
+                Ok(Tx(TxOn::Held(conn)))
+            }
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        match self {
+            Conns::Pool(pool) => pool.close().await,
+            Conns::Held(held) => held.close().await,
+        }
+    }
+
+    /// Close connections long idle (sqlx's pool does that itself).
+    pub(crate) async fn close_idle(&self) {
+        if let Conns::Held(held) = self {
+            held.close_idle().await;
+        }
+    }
+}
+
+/// A transaction on the writer: several rows that must exist together (an event and
+/// the email it causes). On SQLite it holds the one writer connection, so nothing that
+/// writes through `Store` may be awaited while it is open. Dropped without `commit`,
+/// it is rolled back.
+pub struct Tx(TxOn);
+
+enum TxOn {
+    Pool(sqlx::Transaction<'static, Any>),
+    Held(HeldConn),
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self.0 {
+            TxOn::Pool(tx) => tx.commit().await,
+            TxOn::Held(mut conn) => {
+                if let Some(c) = conn.conn.as_mut() {
+                    c.execute("COMMIT").await?;
+                }
+                conn.in_transaction = false;
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self.0 {
+            TxOn::Pool(tx) => tx.rollback().await,
+            TxOn::Held(mut conn) => {
+                if let Some(c) = conn.conn.as_mut() {
+                    c.execute("ROLLBACK").await?;
+                }
+                conn.in_transaction = false;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        match &self.0 {
+            TxOn::Pool(tx) => tx,
+            TxOn::Held(c) => c.conn.as_ref().expect("a held connection in use"),
+        }
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match &mut self.0 {
+            TxOn::Pool(tx) => tx,
+            TxOn::Held(c) => c.conn.as_mut().expect("a held connection in use"),
+        }
+    }
+}
