@@ -260,6 +260,11 @@ pub async fn start(
         "Latchkey is serving"
     );
 
+    // Before serving: at start one database connection is open, and a query made
+    // alongside the first requests would make the pool open another (on PostgreSQL a
+    // new server process) while a health check waits.
+    warn_if_mail_insecure(&state).await;
+
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let stop = async move {
@@ -274,7 +279,6 @@ pub async fn start(
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let (mail_stop, mail_stop_rx) = tokio::sync::watch::channel(false);
     let mail_worker = tokio::spawn(crate::mail::worker::run(state.mail.clone(), mail_stop_rx));
-    warn_if_mail_insecure(&state).await;
     Ok(Running {
         addr,
         state,
@@ -305,7 +309,8 @@ async fn housekeeping(state: AppState) {
 }
 
 /// Every second, see whether SQLite's write-ahead log needs emptying, which a busy
-/// server would otherwise grow without bound (see `Store::checkpoint_wal`).
+/// server would otherwise grow without bound (see `Store::checkpoint_wal`), and close
+/// connections that have long been idle.
 async fn checkpoint_wal(state: AppState) {
     if state.store.backend() != crate::store::Backend::Sqlite {
         return;
@@ -319,13 +324,19 @@ async fn checkpoint_wal(state: AppState) {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
+        state.store.close_idle_connections().await;
     }
 }
 
 /// Every ten minutes, delete what has expired (sessions, ceremonies, codes, lockouts,
 /// mail history older than 30 days) and queue the notices for API keys about to expire.
+/// The first round waits a minute: what expired keeps until then (every read checks
+/// expiry itself), and a server that has just started answers its first requests
+/// without this work beside them.
 async fn delete_expired(state: AppState) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    let period = std::time::Duration::from_secs(600);
+    let first = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut tick = tokio::time::interval_at(first, period);
     loop {
         tick.tick().await;
         let now = crate::store::now();

@@ -11,15 +11,19 @@ use crate::store::now;
 
 /// How often the outbox is looked at when nothing wakes the worker.
 const POLL: Duration = Duration::from_secs(5);
+/// The first look at the outbox (messages left from before a restart) waits a moment,
+/// so that a server that has just started answers its first requests, health checks
+/// included, without this beside them. A message queued in the meantime wakes it.
+const FIRST_LOOK: Duration = Duration::from_secs(1);
 
 /// Run until `stop` turns true. A message being sent when asked to stop is finished
 /// first, so that a restart does not send it twice.
 pub async fn run(mail: Mail, mut stop: watch::Receiver<bool>) {
+    let mut wait = FIRST_LOOK;
     loop {
-        drain(&mail, &stop).await;
         tokio::select! {
             () = mail.woken() => {}
-            () = tokio::time::sleep(POLL) => {}
+            () = tokio::time::sleep(wait) => {}
             changed = stop.changed() => {
                 // The server is gone without saying stop: so is the worker.
                 if changed.is_err() {
@@ -30,6 +34,8 @@ pub async fn run(mail: Mail, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
+        drain(&mail, &stop).await;
+        wait = POLL;
     }
 }
 
