@@ -1,13 +1,11 @@
 //! The audit log: one row per security event, append-only.
 
-use std::sync::OnceLock;
-
 use serde::Serialize;
-use sqlx::Row;
-use sqlx::any::AnyRow;
-use tokio::sync::{mpsc, oneshot};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row as _};
 
-use super::conns::Conns;
+use super::grouped::Row;
 use super::{Store, StoreError, new_id, now};
 
 /// An event to record. `details` is free-form JSON.
@@ -69,6 +67,9 @@ macro_rules! columns {
     };
 }
 
+/// The columns an audit row is inserted with (grouped.rs), in the order of `AuditRow::bind`.
+pub(super) const COLUMNS: &str = columns!();
+
 fn record_from_row(row: &AnyRow) -> Result<AuditRecord, sqlx::Error> {
     let details: String = row.try_get("details")?;
     Ok(AuditRecord {
@@ -84,30 +85,8 @@ fn record_from_row(row: &AnyRow) -> Result<AuditRecord, sqlx::Error> {
     })
 }
 
-/// Audit rows are written in groups: a request's row joins the rows other requests
-/// are writing at the same moment, and all go to the database in one statement
-/// (one transaction), instead of one write transaction per row on the busiest paths.
-/// Every caller still waits until its own row is committed, so nothing is less
-/// durable than before; under load it is fewer transactions, WAL frames and
-/// round trips to the database.
-#[derive(Clone)]
-pub(super) struct AuditQueue {
-    tx: mpsc::UnboundedSender<Pending>,
-}
-
-impl std::fmt::Debug for AuditQueue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AuditQueue")
-    }
-}
-
-struct Pending {
-    row: AuditRow,
-    done: oneshot::Sender<Result<(), sqlx::Error>>,
-}
-
-/// One row as bound: `details` already serialised.
-struct AuditRow {
+/// One row as bound: `details` already serialised. Written in groups (grouped.rs).
+pub(super) struct AuditRow {
     id: String,
     created_at: i64,
     event: String,
@@ -119,100 +98,23 @@ struct AuditRow {
     client_id: Option<String>,
 }
 
-/// The most rows one transaction takes; more wait for the next.
-const MAX_BATCH: usize = 256;
-/// Rows per INSERT statement: a few fixed sizes, so that the prepared statements stay few.
-const CHUNKS: [usize; 4] = [64, 16, 4, 1];
-
-impl AuditQueue {
-    /// Start the task that writes queued rows through `writer`. It ends when the
-    /// last `Store` clone (and with it the queue) is dropped.
-    pub(super) fn start(writer: Conns) -> AuditQueue {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_batches(writer, rx));
-        AuditQueue { tx }
+impl AuditRow {
+    /// Bind the row's values in the order of `columns!()`.
+    pub(super) fn bind<'q>(
+        &'q self,
+        query: Query<'q, Any, AnyArguments>,
+    ) -> Query<'q, Any, AnyArguments> {
+        query
+            .bind(self.id.as_str())
+            .bind(self.created_at)
+            .bind(self.event.as_str())
+            .bind(self.actor_id.as_deref())
+            .bind(self.subject.as_deref())
+            .bind(self.ip.as_deref())
+            .bind(self.user_agent.as_deref())
+            .bind(self.details.as_str())
+            .bind(self.client_id.as_deref())
     }
-}
-
-async fn write_batches(writer: Conns, mut rx: mpsc::UnboundedReceiver<Pending>) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let rows: Vec<&AuditRow> = batch.iter().map(|p| &p.row).collect();
-        if insert_rows(&writer, &rows).await.is_ok() {
-            for p in batch.drain(..) {
-                let _ = p.done.send(Ok(()));
-            }
-            continue;
-        }
-        // Each caller gets the answer for its own row: retry them one by one.
-        for p in batch.drain(..) {
-            let result = insert_rows(&writer, &[&p.row]).await;
-            let _ = p.done.send(result);
-        }
-    }
-}
-
-/// Columns per row in `columns!()`.
-const COLUMNS: usize = 9;
-
-fn insert_sql(rows: usize) -> &'static str {
-    static SQL: [OnceLock<String>; CHUNKS.len()] = [const { OnceLock::new() }; CHUNKS.len()];
-    let slot = CHUNKS
-        .iter()
-        .position(|&n| n == rows)
-        .expect("a chunk size");
-    SQL[slot].get_or_init(|| {
-        let values: Vec<String> = (0..rows)
-            .map(|r| {
-                let p: Vec<String> = (1..=COLUMNS)
-                    .map(|c| format!("${}", r * COLUMNS + c))
-                    .collect();
-                format!("({})", p.join(", "))
-            })
-            .collect();
-        format!(
-            "INSERT INTO audit_log ({}) VALUES {}",
-            columns!(),
-            values.join(", ")
-        )
-    })
-}
-
-async fn insert_chunk(
-    conn: &mut sqlx::AnyConnection,
-    rows: &[&AuditRow],
-) -> Result<(), sqlx::Error> {
-    let mut query = sqlx::query(insert_sql(rows.len()));
-    for row in rows {
-        query = query
-            .bind(row.id.as_str())
-            .bind(row.created_at)
-            .bind(row.event.as_str())
-            .bind(row.actor_id.as_deref())
-            .bind(row.subject.as_deref())
-            .bind(row.ip.as_deref())
-            .bind(row.user_agent.as_deref())
-            .bind(row.details.as_str())
-            .bind(row.client_id.as_deref());
-    }
-    query.execute(&mut *conn).await?;
-    Ok(())
-}
-
-async fn insert_rows(writer: &Conns, rows: &[&AuditRow]) -> Result<(), sqlx::Error> {
-    if let [_] = rows {
-        return insert_chunk(&mut *writer.get().await?, rows).await;
-    }
-    let mut tx = writer.begin().await?;
-    let mut rest = rows;
-    for size in CHUNKS {
-        while rest.len() >= size {
-            let (chunk, tail) = rest.split_at(size);
-            insert_chunk(&mut tx, chunk).await?;
-            rest = tail;
-        }
-    }
-    tx.commit().await
 }
 
 impl Store {
@@ -245,17 +147,7 @@ impl Store {
             details: stored.details.to_string(),
             client_id: stored.client_id.clone(),
         };
-        let (done, committed) = oneshot::channel();
-        match self.audit.tx.send(Pending { row, done }) {
-            Ok(()) => match committed.await {
-                Ok(result) => result?,
-                // The writer task is gone (its runtime ended): nothing was written.
-                Err(_) => return Err(StoreError::Database(sqlx::Error::PoolClosed)),
-            },
-            Err(mpsc::error::SendError(pending)) => {
-                insert_rows(&self.writer, &[&pending.row]).await?;
-            }
-        }
+        self.groups.insert(Row::Audit(row)).await?;
         Ok(stored)
     }
 

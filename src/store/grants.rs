@@ -1,9 +1,48 @@
 //! What the token endpoint hands out: authorization codes (single use), refresh-token
 //! families (rotating; reuse revokes the family) and access tokens by `jti`.
 
-use sqlx::Row;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Row as _};
 
+use super::grouped::Row;
 use super::{Store, StoreError, now};
+
+type Bound<'q> = Query<'q, Any, AnyArguments>;
+
+impl CodeGrant {
+    /// Bind the code's values in the order of its column list in grouped.rs.
+    pub(super) fn bind<'q>(&'q self, query: Bound<'q>) -> Bound<'q> {
+        query
+            .bind(self.code_hash.as_str())
+            .bind(self.client_id.as_str())
+            .bind(self.user_id.as_str())
+            .bind(self.redirect_uri.as_str())
+            .bind(self.scope.as_str())
+            .bind(self.nonce.as_deref())
+            .bind(self.code_challenge.as_deref())
+            .bind(self.code_challenge_method.as_deref())
+            .bind(self.session_hash.as_str())
+            .bind(self.auth_time)
+            .bind(serde_json::to_string(&self.amr).unwrap_or_default())
+            .bind(self.expires_at)
+    }
+}
+
+impl AccessRecord {
+    /// Bind the record's values in the order of its column list in grouped.rs.
+    pub(super) fn bind<'q>(&'q self, query: Bound<'q>) -> Bound<'q> {
+        query
+            .bind(self.jti.as_str())
+            .bind(self.client_id.as_str())
+            .bind(self.user_id.as_deref())
+            .bind(self.family_id.as_deref())
+            .bind(self.code_hash.as_deref())
+            .bind(self.session_hash.as_deref())
+            .bind(self.scope.as_str())
+            .bind(self.expires_at)
+    }
+}
 
 /// An authorization code as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,26 +109,9 @@ fn amr_list(text: String) -> Vec<String> {
 }
 
 impl Store {
+    /// Store a new authorization code (written in a group: grouped.rs).
     pub async fn insert_code(&self, c: &CodeGrant) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO oidc_codes (code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method, \
-             session_hash, auth_time, amr, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&c.code_hash)
-        .bind(&c.client_id)
-        .bind(&c.user_id)
-        .bind(&c.redirect_uri)
-        .bind(&c.scope)
-        .bind(&c.nonce)
-        .bind(&c.code_challenge)
-        .bind(&c.code_challenge_method)
-        .bind(&c.session_hash)
-        .bind(c.auth_time)
-        .bind(serde_json::to_string(&c.amr).unwrap_or_default())
-        .bind(c.expires_at)
-        .execute(&mut *self.writer().await?)
-        .await?;
-        Ok(())
+        Ok(self.groups.insert(Row::Code(c.clone())).await?)
     }
 
     /// Use a code once. A second use revokes every token the first one issued.
@@ -255,22 +277,9 @@ impl Store {
         Ok(())
     }
 
+    /// Record an access token (written in a group: grouped.rs).
     pub async fn insert_access(&self, a: &AccessRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO oidc_access_tokens (jti, client_id, user_id, family_id, code_hash, session_hash, scope, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&a.jti)
-        .bind(&a.client_id)
-        .bind(&a.user_id)
-        .bind(&a.family_id)
-        .bind(&a.code_hash)
-        .bind(&a.session_hash)
-        .bind(&a.scope)
-        .bind(a.expires_at)
-        .execute(&mut *self.writer().await?)
-        .await?;
-        Ok(())
+        Ok(self.groups.insert(Row::Access(a.clone())).await?)
     }
 
     /// Whether the access token with this `jti` is revoked, if it is on record.

@@ -11,6 +11,7 @@ mod clients;
 mod conns;
 mod credentials;
 mod grants;
+mod grouped;
 mod groups;
 mod images;
 mod invites;
@@ -98,7 +99,7 @@ pub struct Store {
     writer: Conns,
     scan: Conns,
     backend: Backend,
-    audit: audit::AuditQueue,
+    groups: grouped::Groups,
     /// SQLite's write-ahead log file (None on PostgreSQL).
     wal_path: Option<std::path::PathBuf>,
 }
@@ -147,13 +148,13 @@ impl Store {
                 (conns.clone(), conns.clone(), conns)
             }
         };
-        let audit = audit::AuditQueue::start(writer.clone());
+        let groups = grouped::Groups::start(writer.clone());
         Ok(Store {
             pool,
             writer,
             scan,
             backend,
-            audit,
+            groups,
             wal_path,
         })
     }

@@ -1,7 +1,10 @@
 //! OIDC state in the store: clients, consents, codes, refresh families, access records.
 
 use latchkey::oidc::registration::{ClientSpec, register, rotate_secret, spec_of, update};
-use latchkey::store::{AccessRecord, CodeGrant, Redemption, RefreshGrant, Store, StoreError, now};
+use latchkey::store::{
+    AccessRecord, AuditFilter, CodeGrant, NewAuditRecord, Redemption, RefreshGrant, Store,
+    StoreError, now,
+};
 
 use super::users::alice;
 use crate::on_both_backends;
@@ -347,8 +350,74 @@ async fn clients_are_updated_whole(store: &Store) {
     ));
 }
 
+/// Codes, access-token records and audit rows written at the same moment go to the
+/// database together (store/grouped.rs); a row that cannot be written (a code hash
+/// already taken) fails alone, and every other caller gets its row committed.
+async fn rows_written_together_fail_alone(store: &Store) {
+    let user = store.create_user(&alice()).await.unwrap();
+    let (client, _) = register(store, spec()).await.unwrap();
+    let code = |hash: &str| CodeGrant {
+        code_hash: hash.into(),
+        client_id: client.id.clone(),
+        user_id: user.id.clone(),
+        redirect_uri: "https://grafana.example/cb".into(),
+        scope: "openid".into(),
+        nonce: None,
+        code_challenge: None,
+        code_challenge_method: None,
+        session_hash: "sess".into(),
+        auth_time: 5,
+        amr: vec!["pwd".into()],
+        expires_at: now() + 60,
+    };
+    store.insert_code(&code("taken")).await.unwrap();
+    let access = AccessRecord {
+        jti: "jti-grouped".into(),
+        client_id: client.id.clone(),
+        user_id: Some(user.id.clone()),
+        family_id: None,
+        code_hash: None,
+        session_hash: Some("sess".into()),
+        scope: "openid".into(),
+        expires_at: now() + 600,
+    };
+    let event = NewAuditRecord {
+        event: "test.grouped".into(),
+        ..NewAuditRecord::default()
+    };
+    let (again, fresh) = (code("taken"), code("fresh"));
+    let (taken, fresh, recorded, audited) = tokio::join!(
+        store.insert_code(&again),
+        store.insert_code(&fresh),
+        store.insert_access(&access),
+        store.insert_audit(&event),
+    );
+    assert!(taken.is_err(), "a code hash is stored once");
+    fresh.unwrap();
+    recorded.unwrap();
+    let audited = audited.unwrap();
+    assert!(matches!(
+        store.redeem_code("fresh").await.unwrap(),
+        Redemption::Redeemed(_)
+    ));
+    assert_eq!(
+        store.access_record_revoked("jti-grouped").await.unwrap(),
+        Some(false)
+    );
+    let listed = store
+        .list_audit(&AuditFilter {
+            event: Some("test.grouped".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![audited]);
+}
+
 on_both_backends!(
     clients_and_consents,
     codes_families_and_access_tokens,
-    clients_are_updated_whole
+    clients_are_updated_whole,
+    rows_written_together_fail_alone
 );
