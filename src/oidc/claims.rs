@@ -31,7 +31,16 @@ pub async fn user_claims(
         if !user.last_name.is_empty() {
             out.insert("family_name".into(), json!(user.last_name));
         }
-        // `picture` arrives with profile pictures (admin console issue); no dead URL until then.
+        // Public, like Pocket ID's: the uploaded picture, or an initials avatar.
+        out.insert(
+            "picture".into(),
+            json!(
+                state
+                    .config
+                    .app_url
+                    .join(&format!("/pictures/users/{}", user.id))
+            ),
+        );
         if let Some(locale) = &user.locale {
             out.insert("locale".into(), json!(locale));
         }

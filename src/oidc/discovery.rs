@@ -34,7 +34,7 @@ fn metadata(state: &AppState) -> Value {
         "code_challenge_methods_supported": ["S256", "plain"],
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid", "amr",
-            "name", "given_name", "family_name", "preferred_username", "locale", "updated_at",
+            "name", "given_name", "family_name", "preferred_username", "picture", "locale", "updated_at",
             "email", "email_verified", "groups"
         ],
         "claims_parameter_supported": false,

@@ -114,6 +114,19 @@ async fn the_whole_code_flow_with_refresh_rotation_and_revocation() {
     assert_eq!(info["sub"], json!(user.id));
     assert_eq!(info["email"], claims["email"]);
     assert_eq!(info["groups"], json!([]));
+    // `picture` is the user's public picture URL (an initials avatar until one is
+    // uploaded), the same in the ID token and at /userinfo, and needs no session.
+    let picture = format!("/pictures/users/{}", user.id);
+    assert_eq!(claims["picture"], json!(format!("{APP}{picture}")));
+    assert_eq!(info["picture"], claims["picture"]);
+    let avatar = http().get(server.url(&picture)).send().await.unwrap();
+    assert_eq!(avatar.status(), 200);
+    assert!(
+        avatar.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("image/")
+    );
 
     // Refresh rotates; the old refresh token then kills the family.
     let r1 = t["refresh_token"].as_str().unwrap();
