@@ -422,7 +422,7 @@ async fn issue_code(
         .collect();
     state
         .store
-        .insert_code(&CodeGrant {
+        .insert_code(CodeGrant {
             code_hash: code.hash(),
             client_id: req.client.id.clone(),
             user_id: signed_in.user.id.clone(),

@@ -70,7 +70,7 @@ pub async fn access_token(
     }
     state
         .store
-        .insert_access(&AccessRecord {
+        .insert_access(AccessRecord {
             jti,
             client_id: client.id.clone(),
             user_id: user_id.map(str::to_string),

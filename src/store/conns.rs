@@ -177,6 +177,28 @@ pub(crate) struct HeldConn {
     _permit: OwnedSemaphorePermit,
 }
 
+impl HeldConn {
+    /// End the transaction on this connection with `COMMIT` or `ROLLBACK`.
+    async fn end(mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        self.execute(sql).await?;
+        self.in_transaction = false;
+        Ok(())
+    }
+}
+
+impl Deref for HeldConn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        self.conn.as_ref().expect("a held connection in use")
+    }
+}
+
+impl DerefMut for HeldConn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        self.conn.as_mut().expect("a held connection in use")
+    }
+}
+
 impl Drop for HeldConn {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take()
@@ -199,7 +221,7 @@ impl Deref for Conn {
     fn deref(&self) -> &AnyConnection {
         match self {
             Conn::Pool(c) => c,
-            Conn::Held(c) => c.conn.as_ref().expect("a held connection in use"),
+            Conn::Held(c) => c,
         }
     }
 }
@@ -208,7 +230,7 @@ impl DerefMut for Conn {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match self {
             Conn::Pool(c) => c,
-            Conn::Held(c) => c.conn.as_mut().expect("a held connection in use"),
+            Conn::Held(c) => c,
         }
     }
 }
@@ -227,10 +249,10 @@ impl Conns {
             Conns::Pool(pool) => Ok(Tx(TxOn::Pool(pool.begin().await?))),
             Conns::Held(held) => {
                 let mut conn = held.get().await?;
-                if let Some(c) = conn.conn.as_mut() {
-                    c.execute("BEGIN").await?;
-                }
+                // Marked first: a BEGIN sent and then cancelled still opens a
+                // transaction, which the next user must not find open.
                 conn.in_transaction = true;
+                conn.execute("BEGIN").await?;
                 Ok(Tx(TxOn::Held(conn)))
             }
         }
@@ -266,26 +288,14 @@ impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self.0 {
             TxOn::Pool(tx) => tx.commit().await,
-            TxOn::Held(mut conn) => {
-                if let Some(c) = conn.conn.as_mut() {
-                    c.execute("COMMIT").await?;
-                }
-                conn.in_transaction = false;
-                Ok(())
-            }
+            TxOn::Held(conn) => conn.end("COMMIT").await,
         }
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self.0 {
             TxOn::Pool(tx) => tx.rollback().await,
-            TxOn::Held(mut conn) => {
-                if let Some(c) = conn.conn.as_mut() {
-                    c.execute("ROLLBACK").await?;
-                }
-                conn.in_transaction = false;
-                Ok(())
-            }
+            TxOn::Held(conn) => conn.end("ROLLBACK").await,
         }
     }
 }
@@ -295,7 +305,7 @@ impl Deref for Tx {
     fn deref(&self) -> &AnyConnection {
         match &self.0 {
             TxOn::Pool(tx) => tx,
-            TxOn::Held(c) => c.conn.as_ref().expect("a held connection in use"),
+            TxOn::Held(c) => c,
         }
     }
 }
@@ -304,7 +314,7 @@ impl DerefMut for Tx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match &mut self.0 {
             TxOn::Pool(tx) => tx,
-            TxOn::Held(c) => c.conn.as_mut().expect("a held connection in use"),
+            TxOn::Held(c) => c,
         }
     }
 }

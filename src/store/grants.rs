@@ -110,8 +110,8 @@ fn amr_list(text: String) -> Vec<String> {
 
 impl Store {
     /// Store a new authorization code (written in a group: grouped.rs).
-    pub async fn insert_code(&self, c: &CodeGrant) -> Result<(), StoreError> {
-        Ok(self.groups.insert(Row::Code(c.clone())).await?)
+    pub async fn insert_code(&self, code: CodeGrant) -> Result<(), StoreError> {
+        Ok(self.groups.insert(Row::Code(code)).await?)
     }
 
     /// Use a code once. A second use revokes every token the first one issued.
@@ -278,8 +278,8 @@ impl Store {
     }
 
     /// Record an access token (written in a group: grouped.rs).
-    pub async fn insert_access(&self, a: &AccessRecord) -> Result<(), StoreError> {
-        Ok(self.groups.insert(Row::Access(a.clone())).await?)
+    pub async fn insert_access(&self, record: AccessRecord) -> Result<(), StoreError> {
+        Ok(self.groups.insert(Row::Access(record)).await?)
     }
 
     /// Whether the access token with this `jti` is revoked, if it is on record.

@@ -7,8 +7,7 @@
 //! SQLite's write-ahead log and fewer round trips to the database, and on SQLite the
 //! one writer connection is taken once per group instead of once per row.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use sqlx::Any;
 use sqlx::any::AnyArguments;
@@ -32,23 +31,28 @@ struct Table {
     name: &'static str,
     columns: &'static str,
     count: usize,
+    /// The INSERT for each size in `CHUNKS`, made on first use.
+    sql: [OnceLock<String>; CHUNKS.len()],
 }
 
 static AUDIT: Table = Table {
     name: "audit_log",
     columns: super::audit::COLUMNS,
     count: 9,
+    sql: [const { OnceLock::new() }; CHUNKS.len()],
 };
 static ACCESS: Table = Table {
     name: "oidc_access_tokens",
     columns: "jti, client_id, user_id, family_id, code_hash, session_hash, scope, expires_at",
     count: 8,
+    sql: [const { OnceLock::new() }; CHUNKS.len()],
 };
 static CODE: Table = Table {
     name: "oidc_codes",
     columns: "code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, \
               code_challenge_method, session_hash, auth_time, amr, expires_at",
     count: 12,
+    sql: [const { OnceLock::new() }; CHUNKS.len()],
 };
 
 type Bound<'q> = Query<'q, Any, AnyArguments>;
@@ -137,15 +141,13 @@ async fn write_batches(writer: Conns, mut rx: mpsc::UnboundedReceiver<Pending>) 
     }
 }
 
-/// `INSERT INTO {table} (…) VALUES (…), (…)` for `rows` rows; made once per table and size.
+/// `INSERT INTO {table} (…) VALUES (…), (…)` for `rows` (one of `CHUNKS`) rows.
 fn insert_sql(table: &'static Table, rows: usize) -> &'static str {
-    type Made = HashMap<(&'static str, usize), &'static str>;
-    static MADE: OnceLock<Mutex<Made>> = OnceLock::new();
-    let mut made = MADE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    made.entry((table.name, rows)).or_insert_with(|| {
+    let slot = CHUNKS
+        .iter()
+        .position(|&n| n == rows)
+        .expect("a chunk size");
+    table.sql[slot].get_or_init(|| {
         let values: Vec<String> = (0..rows)
             .map(|r| {
                 let p: Vec<String> = (1..=table.count)
@@ -154,13 +156,12 @@ fn insert_sql(table: &'static Table, rows: usize) -> &'static str {
                 format!("({})", p.join(", "))
             })
             .collect();
-        // At most three tables × four sizes, kept for the life of the process.
-        String::leak(format!(
+        format!(
             "INSERT INTO {} ({}) VALUES {}",
             table.name,
             table.columns,
             values.join(", ")
-        ))
+        )
     })
 }
 

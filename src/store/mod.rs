@@ -83,19 +83,19 @@ pub enum Backend {
 /// SQLite allows one writer at a time; concurrent writers otherwise collide and
 /// back off inside SQLite's busy handler, which wrecks throughput and latency under
 /// load. So on SQLite every write goes through one `writer` connection (writes queue
-/// in-process, in order) while reads use up to eight others (`pool`), which WAL lets
+/// in-process, in order) while reads use up to eight others (`readers`), which WAL lets
 /// run alongside the writer. These SQLite connections are held by the store itself
 /// (`conns.rs` says why); on PostgreSQL all three are sqlx's one pool.
 ///
 /// Reads that walk many rows (a user search among 100 000) use `scan`: on SQLite two
 /// connections that read through a memory map of the database file, so that a page
-/// costs no system call. The hot paths keep to `pool` without a map: SQLite drops a
+/// costs no system call. The hot paths keep to `readers` without a map: SQLite drops a
 /// connection's whole map at each read after another connection wrote, and on a
 /// write-heavy path (every authorization writes) that unmap and remap cost more than
 /// the reads they save.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: Conns,
+    readers: Conns,
     writer: Conns,
     scan: Conns,
     backend: Backend,
@@ -125,7 +125,7 @@ impl Store {
             }
             DatabaseUrl::Postgres(_) => None,
         };
-        let (pool, writer, scan) = match backend {
+        let (readers, writer, scan) = match backend {
             Backend::Sqlite => (
                 Conns::Held(Held::open(&url, max, false, 1).await?),
                 Conns::Held(Held::open(&url, 1, false, 1).await?),
@@ -150,7 +150,7 @@ impl Store {
         };
         let groups = grouped::Groups::start(writer.clone());
         Ok(Store {
-            pool,
+            readers,
             writer,
             scan,
             backend,
@@ -228,7 +228,7 @@ impl Store {
     /// Close the SQLite connections a burst of load opened once they have been idle
     /// for a minute; run every so often. A no-op on PostgreSQL (sqlx's pool does it).
     pub async fn close_idle_connections(&self) {
-        self.pool.close_idle().await;
+        self.readers.close_idle().await;
         self.scan.close_idle().await;
     }
 
@@ -257,7 +257,7 @@ impl Store {
     /// seconds: a stuck close must not keep a finished command from exiting.
     pub async fn close(&self) {
         let all = async {
-            self.pool.close().await;
+            self.readers.close().await;
             self.writer.close().await;
             self.scan.close().await;
         };
@@ -276,7 +276,7 @@ impl Store {
 
     /// A connection for reads.
     pub(crate) async fn reader(&self) -> Result<Conn, sqlx::Error> {
-        self.pool.get().await
+        self.readers.get().await
     }
 
     /// A connection for reads that walk many rows (memory-mapped on SQLite).

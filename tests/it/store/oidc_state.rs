@@ -126,7 +126,7 @@ async fn codes_families_and_access_tokens(store: &Store) {
         amr: vec!["hwk".into()],
         expires_at: now() + 60,
     };
-    store.insert_code(&code).await.unwrap();
+    store.insert_code(code.clone()).await.unwrap();
     assert_eq!(
         store.redeem_code("code-1").await.unwrap(),
         Redemption::Redeemed(Box::new(code.clone()))
@@ -157,7 +157,7 @@ async fn codes_families_and_access_tokens(store: &Store) {
         scope: "openid".into(),
         expires_at: now() + 600,
     };
-    store.insert_access(&access).await.unwrap();
+    store.insert_access(access.clone()).await.unwrap();
     assert_eq!(
         store.access_record_revoked("jti-1").await.unwrap(),
         Some(false)
@@ -214,7 +214,7 @@ async fn codes_families_and_access_tokens(store: &Store) {
         .await
         .unwrap();
     store
-        .insert_access(&AccessRecord {
+        .insert_access(AccessRecord {
             jti: "jti-2".into(),
             family_id: Some("fam2".into()),
             code_hash: None,
@@ -223,7 +223,7 @@ async fn codes_families_and_access_tokens(store: &Store) {
         .await
         .unwrap();
     store
-        .insert_access(&AccessRecord {
+        .insert_access(AccessRecord {
             jti: "jti-3".into(),
             family_id: None,
             code_hash: None,
@@ -370,7 +370,7 @@ async fn rows_written_together_fail_alone(store: &Store) {
         amr: vec!["pwd".into()],
         expires_at: now() + 60,
     };
-    store.insert_code(&code("taken")).await.unwrap();
+    store.insert_code(code("taken")).await.unwrap();
     let access = AccessRecord {
         jti: "jti-grouped".into(),
         client_id: client.id.clone(),
@@ -385,11 +385,10 @@ async fn rows_written_together_fail_alone(store: &Store) {
         event: "test.grouped".into(),
         ..NewAuditRecord::default()
     };
-    let (again, fresh) = (code("taken"), code("fresh"));
     let (taken, fresh, recorded, audited) = tokio::join!(
-        store.insert_code(&again),
-        store.insert_code(&fresh),
-        store.insert_access(&access),
+        store.insert_code(code("taken")),
+        store.insert_code(code("fresh")),
+        store.insert_access(access),
         store.insert_audit(&event),
     );
     assert!(taken.is_err(), "a code hash is stored once");
