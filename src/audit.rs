@@ -1,7 +1,7 @@
 //! Every security event: one audit row and one structured log line with a stable
 //! `event` name, so a SIEM can follow the JSON log and an admin the audit page.
 
-use crate::store::{AuditRecord, NewAuditRecord, Store, StoreError};
+use crate::store::{AuditRecord, NewAuditRecord, Store, StoreError, Together};
 
 /// Who caused an event, from where.
 #[derive(Debug, Clone, Default)]
@@ -29,15 +29,31 @@ pub async fn record(
     subject: Option<&str>,
     details: serde_json::Value,
 ) -> Result<AuditRecord, StoreError> {
+    record_with(store, Together::new(), event, origin, subject, details).await
+}
+
+/// Record `event` in one commit with the rows it is about (the code an authorization
+/// hands out, say): both are written, or neither. Then log it.
+pub async fn record_with(
+    store: &Store,
+    rows: Together,
+    event: &str,
+    origin: &Origin,
+    subject: Option<&str>,
+    details: serde_json::Value,
+) -> Result<AuditRecord, StoreError> {
     let stored = store
-        .insert_audit(&NewAuditRecord {
-            event: event.to_string(),
-            actor_id: origin.actor_id.clone(),
-            subject: subject.map(str::to_string),
-            ip: origin.ip.clone(),
-            user_agent: origin.user_agent.clone(),
-            details,
-        })
+        .insert_audit_with(
+            rows,
+            &NewAuditRecord {
+                event: event.to_string(),
+                actor_id: origin.actor_id.clone(),
+                subject: subject.map(str::to_string),
+                ip: origin.ip.clone(),
+                user_agent: origin.user_agent.clone(),
+                details,
+            },
+        )
         .await?;
     tracing::info!(
         target: "audit",

@@ -16,7 +16,7 @@ use crate::crypto::random_token;
 use crate::domain::client::Client;
 use crate::domain::scope;
 use crate::http::ClientInfo;
-use crate::store::{CodeGrant, now};
+use crate::store::{CodeGrant, Together, now};
 use crate::web::{Chrome, Page, SignedIn, WebError, error_page};
 
 /// Codes live 60 seconds (RFC 9700 recommends a short life).
@@ -420,30 +420,29 @@ async fn issue_code(
         .iter()
         .map(|s| s.to_string())
         .collect();
-    state
-        .store
-        .insert_code(CodeGrant {
-            code_hash: code.hash(),
-            client_id: req.client.id.clone(),
-            user_id: signed_in.user.id.clone(),
-            redirect_uri: req.redirect_uri.clone(),
-            scope: granted.to_string(),
-            nonce: params.get("nonce").map(str::to_string),
-            code_challenge: params.get("code_challenge").map(str::to_string),
-            code_challenge_method: params.get("code_challenge").map(|_| {
-                params
-                    .get("code_challenge_method")
-                    .unwrap_or("plain")
-                    .to_string()
-            }),
-            session_hash: signed_in.session.id_hash.clone(),
-            auth_time: signed_in.session.auth_time,
-            amr,
-            expires_at: now() + CODE_TTL,
-        })
-        .await?;
-    audit::record(
+    let grant = CodeGrant {
+        code_hash: code.hash(),
+        client_id: req.client.id.clone(),
+        user_id: signed_in.user.id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        scope: granted.to_string(),
+        nonce: params.get("nonce").map(str::to_string),
+        code_challenge: params.get("code_challenge").map(str::to_string),
+        code_challenge_method: params.get("code_challenge").map(|_| {
+            params
+                .get("code_challenge_method")
+                .unwrap_or("plain")
+                .to_string()
+        }),
+        session_hash: signed_in.session.id_hash.clone(),
+        auth_time: signed_in.session.auth_time,
+        amr,
+        expires_at: now() + CODE_TTL,
+    };
+    // The code and its audit row are committed together.
+    audit::record_with(
         &state.store,
+        Together::new().code(grant),
         "oidc.authorize.granted",
         origin,
         Some(&signed_in.user.id),

@@ -200,9 +200,10 @@ async fn authorization_code(
         family_id: None,
         issue_refresh: true,
     };
-    let response = user_tokens(state, client, &user, &ctx).await?;
-    audit::record(
+    let (response, rows) = user_tokens(state, client, &user, &ctx).await?;
+    audit::record_with(
         &state.store,
+        rows,
         "oidc.token.issued",
         origin,
         Some(&user.id),
@@ -286,9 +287,10 @@ async fn refresh_token(
         family_id: Some(&grant.family_id),
         issue_refresh: true,
     };
-    let response = user_tokens(state, client, &user, &ctx).await?;
-    audit::record(
+    let (response, rows) = user_tokens(state, client, &user, &ctx).await?;
+    audit::record_with(
         &state.store,
+        rows,
         "oidc.token.issued",
         origin,
         Some(&user.id),
@@ -320,7 +322,7 @@ async fn client_credentials(
         .filter(|s| !s.is_empty() && !scope::SUPPORTED.contains(s))
         .collect();
     let scope_text = scope_text.join(" ");
-    let (token, expires_in) =
+    let (token, expires_in, _) =
         access_token(state, client, &client.id, None, &scope_text, None, None).await?;
     audit::record(
         &state.store,

@@ -12,7 +12,7 @@ use crate::crypto::random_token;
 use crate::domain::client::Client;
 use crate::domain::scope;
 use crate::domain::user::User;
-use crate::store::{AccessRecord, RefreshGrant, new_id, now};
+use crate::store::{AccessRecord, RefreshGrant, Together, new_id, now};
 
 /// ID tokens live one hour; retired keys stay published at least this long.
 pub const MAX_ID_TOKEN_TTL: i64 = 3600;
@@ -34,7 +34,8 @@ fn client_alg(client: &Client) -> Algorithm {
     Algorithm::parse(&client.signing_alg).unwrap_or(Algorithm::RS256)
 }
 
-/// Sign an access token (and record its jti); returns the token text.
+/// Sign an access token; returns the token text, its lifetime and, for a user's
+/// token, the record to write before handing it out.
 pub async fn access_token(
     state: &AppState,
     client: &Client,
@@ -43,7 +44,7 @@ pub async fn access_token(
     scope_text: &str,
     ctx: Option<&GrantContext<'_>>,
     family_id: Option<&str>,
-) -> Result<(String, i64), OAuthError> {
+) -> Result<(String, i64, Option<AccessRecord>), OAuthError> {
     let t = now();
     let jti = new_id();
     let exp = t + client.access_token_ttl;
@@ -65,33 +66,29 @@ pub async fn access_token(
     // A user's tokens are recorded so that a replayed code, a reused refresh token or a
     // logout can revoke them. A client's own (client_credentials) tokens are only
     // recorded if revoked: one write less on the busiest path.
-    if user_id.is_none() {
-        return Ok((token, client.access_token_ttl));
-    }
-    state
-        .store
-        .insert_access(AccessRecord {
-            jti,
-            client_id: client.id.clone(),
-            user_id: user_id.map(str::to_string),
-            family_id: family_id.map(str::to_string),
-            code_hash: ctx.and_then(|c| c.code_hash).map(str::to_string),
-            session_hash: ctx.map(|c| c.session_hash.to_string()),
-            scope: scope_text.to_string(),
-            expires_at: exp,
-        })
-        .await?;
-    Ok((token, client.access_token_ttl))
+    let record = user_id.map(|user_id| AccessRecord {
+        jti,
+        client_id: client.id.clone(),
+        user_id: Some(user_id.to_string()),
+        family_id: family_id.map(str::to_string),
+        code_hash: ctx.and_then(|c| c.code_hash).map(str::to_string),
+        session_hash: ctx.map(|c| c.session_hash.to_string()),
+        scope: scope_text.to_string(),
+        expires_at: exp,
+    });
+    Ok((token, client.access_token_ttl, record))
 }
 
 /// The full token response for a user: access token, ID token (with `openid`) and a
-/// refresh token (with `offline_access`, or always for clients set so).
+/// refresh token (with `offline_access`, or always for clients set so). The rows it
+/// returns must be committed before the response is sent (with the audit row:
+/// `audit::record_with`).
 pub async fn user_tokens(
     state: &AppState,
     client: &Client,
     user: &User,
     ctx: &GrantContext<'_>,
-) -> Result<Value, OAuthError> {
+) -> Result<(Value, Together), OAuthError> {
     let wants_refresh =
         ctx.issue_refresh && (scope::has(ctx.scope, "offline_access") || client.always_refresh);
     let family_id = match (wants_refresh, ctx.family_id) {
@@ -99,7 +96,7 @@ pub async fn user_tokens(
         (true, None) => Some(new_id()),
         (false, _) => None,
     };
-    let (access, expires_in) = access_token(
+    let (access, expires_in, record) = access_token(
         state,
         client,
         &user.id,
@@ -109,6 +106,10 @@ pub async fn user_tokens(
         family_id.as_deref(),
     )
     .await?;
+    let mut rows = Together::new();
+    if let Some(record) = record {
+        rows = rows.access(record);
+    }
     let mut response = json!({
         "access_token": access,
         "token_type": "Bearer",
@@ -117,30 +118,27 @@ pub async fn user_tokens(
     });
     if let Some(family_id) = &family_id {
         let token = random_token();
-        state
-            .store
-            .insert_refresh(&RefreshGrant {
-                token_hash: token.hash(),
-                family_id: family_id.clone(),
-                client_id: client.id.clone(),
-                user_id: user.id.clone(),
-                scope: ctx.scope.to_string(),
-                nonce: ctx.nonce.map(str::to_string),
-                session_hash: ctx.session_hash.to_string(),
-                auth_time: ctx.auth_time,
-                amr: ctx.amr.to_vec(),
-                code_hash: ctx.code_hash.map(str::to_string),
-                expires_at: now() + client.refresh_token_ttl,
-                rotated_at: None,
-                revoked_at: None,
-            })
-            .await?;
+        rows = rows.refresh(RefreshGrant {
+            token_hash: token.hash(),
+            family_id: family_id.clone(),
+            client_id: client.id.clone(),
+            user_id: user.id.clone(),
+            scope: ctx.scope.to_string(),
+            nonce: ctx.nonce.map(str::to_string),
+            session_hash: ctx.session_hash.to_string(),
+            auth_time: ctx.auth_time,
+            amr: ctx.amr.to_vec(),
+            code_hash: ctx.code_hash.map(str::to_string),
+            expires_at: now() + client.refresh_token_ttl,
+            rotated_at: None,
+            revoked_at: None,
+        });
         response["refresh_token"] = json!(token.expose());
     }
     if scope::has(ctx.scope, "openid") {
         response["id_token"] = json!(id_token(state, client, user, ctx, &access).await?);
     }
-    Ok(response)
+    Ok((response, rows))
 }
 
 async fn id_token(

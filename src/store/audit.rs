@@ -5,7 +5,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row as _};
 
-use super::grouped::Row;
+use super::grouped::{Row, Together};
 use super::{Store, StoreError, new_id, now};
 
 /// An event to record. `details` is free-form JSON.
@@ -120,6 +120,15 @@ impl AuditRow {
 impl Store {
     /// Append an event and return it as stored (once it is committed).
     pub async fn insert_audit(&self, record: &NewAuditRecord) -> Result<AuditRecord, StoreError> {
+        self.insert_audit_with(Together::new(), record).await
+    }
+
+    /// Append an event together with a request's other rows: one commit for all.
+    pub async fn insert_audit_with(
+        &self,
+        rows: Together,
+        record: &NewAuditRecord,
+    ) -> Result<AuditRecord, StoreError> {
         let details = if record.details.is_null() {
             serde_json::json!({})
         } else {
@@ -147,7 +156,9 @@ impl Store {
             details: stored.details.to_string(),
             client_id: stored.client_id.clone(),
         };
-        self.groups.insert(Row::Audit(row)).await?;
+        let mut rows = rows.rows;
+        rows.push(Row::Audit(row));
+        self.groups.insert(rows).await?;
         Ok(stored)
     }
 

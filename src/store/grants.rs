@@ -5,7 +5,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Row as _};
 
-use super::grouped::Row;
+use super::grouped::{Row, Together};
 use super::{Store, StoreError, now};
 
 type Bound<'q> = Query<'q, Any, AnyArguments>;
@@ -40,6 +40,25 @@ impl AccessRecord {
             .bind(self.code_hash.as_deref())
             .bind(self.session_hash.as_deref())
             .bind(self.scope.as_str())
+            .bind(self.expires_at)
+    }
+}
+
+impl RefreshGrant {
+    /// Bind the grant's values in the order of its column list in grouped.rs.
+    pub(super) fn bind<'q>(&'q self, query: Bound<'q>) -> Bound<'q> {
+        query
+            .bind(self.token_hash.as_str())
+            .bind(self.family_id.as_str())
+            .bind(self.client_id.as_str())
+            .bind(self.user_id.as_str())
+            .bind(self.scope.as_str())
+            .bind(self.nonce.as_deref())
+            .bind(self.session_hash.as_str())
+            .bind(self.auth_time)
+            .bind(serde_json::to_string(&self.amr).unwrap_or_default())
+            .bind(self.code_hash.as_deref())
+            .bind(now())
             .bind(self.expires_at)
     }
 }
@@ -111,7 +130,7 @@ fn amr_list(text: String) -> Vec<String> {
 impl Store {
     /// Store a new authorization code (written in a group: grouped.rs).
     pub async fn insert_code(&self, code: CodeGrant) -> Result<(), StoreError> {
-        Ok(self.groups.insert(Row::Code(code)).await?)
+        Ok(self.groups.insert(vec![Row::Code(code)]).await?)
     }
 
     /// Use a code once. A second use revokes every token the first one issued.
@@ -179,26 +198,15 @@ impl Store {
         Ok(())
     }
 
-    pub async fn insert_refresh(&self, r: &RefreshGrant) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO oidc_refresh_tokens (token_hash, family_id, client_id, user_id, scope, nonce, session_hash, auth_time, amr, \
-             code_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&r.token_hash)
-        .bind(&r.family_id)
-        .bind(&r.client_id)
-        .bind(&r.user_id)
-        .bind(&r.scope)
-        .bind(&r.nonce)
-        .bind(&r.session_hash)
-        .bind(r.auth_time)
-        .bind(serde_json::to_string(&r.amr).unwrap_or_default())
-        .bind(&r.code_hash)
-        .bind(now())
-        .bind(r.expires_at)
-        .execute(&mut *self.writer().await?)
-        .await?;
-        Ok(())
+    /// Store a new refresh token (written in a group: grouped.rs).
+    pub async fn insert_refresh(&self, grant: RefreshGrant) -> Result<(), StoreError> {
+        Ok(self.groups.insert(vec![Row::Refresh(grant)]).await?)
+    }
+
+    /// Write a request's rows in one transaction (with the next group); returns once
+    /// they are committed.
+    pub async fn write_together(&self, rows: Together) -> Result<(), StoreError> {
+        Ok(self.groups.insert(rows.rows).await?)
     }
 
     pub async fn refresh_by_hash(
@@ -279,7 +287,7 @@ impl Store {
 
     /// Record an access token (written in a group: grouped.rs).
     pub async fn insert_access(&self, record: AccessRecord) -> Result<(), StoreError> {
-        Ok(self.groups.insert(Row::Access(record)).await?)
+        Ok(self.groups.insert(vec![Row::Access(record)]).await?)
     }
 
     /// Whether the access token with this `jti` is revoked, if it is on record.

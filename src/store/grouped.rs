@@ -2,8 +2,9 @@
 //! request (audit rows, authorization codes, access-token records) join the rows
 //! other requests are writing at the same moment, and all go to the database in one
 //! transaction, a multi-row INSERT per table, instead of one write transaction each.
-//! Every caller still waits until its own row is committed, so nothing is less
-//! durable than before; under load it is fewer transactions, fewer pages written to
+//! Every caller still waits until its own rows are committed, so nothing is less
+//! durable than before; the rows one request hands in together (a code and its audit
+//! row, say) are committed together or not at all; under load it is fewer transactions, fewer pages written to
 //! SQLite's write-ahead log and fewer round trips to the database, and on SQLite the
 //! one writer connection is taken once per group instead of once per row.
 
@@ -16,13 +17,46 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::audit::AuditRow;
 use super::conns::Conns;
-use super::grants::{AccessRecord, CodeGrant};
+use super::grants::{AccessRecord, CodeGrant, RefreshGrant};
 
 /// A row to insert, of one of the tables written in groups.
 pub(super) enum Row {
     Audit(AuditRow),
     Access(AccessRecord),
     Code(CodeGrant),
+    Refresh(RefreshGrant),
+}
+
+/// The rows one request writes: committed in one transaction, all or none, and with
+/// whatever other requests are writing at the moment. An audit row joins them through
+/// `audit::record_with`; `Store::write_together` writes them without one.
+#[derive(Default)]
+pub struct Together {
+    pub(super) rows: Vec<Row>,
+}
+
+impl Together {
+    pub fn new() -> Together {
+        Together::default()
+    }
+
+    /// A new authorization code.
+    pub fn code(mut self, code: CodeGrant) -> Together {
+        self.rows.push(Row::Code(code));
+        self
+    }
+
+    /// The record of a user's access token (its `jti`, for revocation).
+    pub fn access(mut self, record: AccessRecord) -> Together {
+        self.rows.push(Row::Access(record));
+        self
+    }
+
+    /// A new refresh token.
+    pub fn refresh(mut self, grant: RefreshGrant) -> Together {
+        self.rows.push(Row::Refresh(grant));
+        self
+    }
 }
 
 /// One table written in groups: `INSERT INTO {name} ({columns}) VALUES …`, with
@@ -54,6 +88,15 @@ static CODE: Table = Table {
     count: 12,
     sql: [const { OnceLock::new() }; CHUNKS.len()],
 };
+static REFRESH: Table = Table {
+    name: "oidc_refresh_tokens",
+    columns: "token_hash, family_id, client_id, user_id, scope, nonce, session_hash, auth_time, \
+              amr, code_hash, created_at, expires_at",
+    count: 12,
+    sql: [const { OnceLock::new() }; CHUNKS.len()],
+};
+/// The order in which a group writes its tables.
+const TABLES: [&Table; 4] = [&CODE, &ACCESS, &REFRESH, &AUDIT];
 
 type Bound<'q> = Query<'q, Any, AnyArguments>;
 
@@ -63,6 +106,7 @@ impl Row {
             Row::Audit(_) => &AUDIT,
             Row::Access(_) => &ACCESS,
             Row::Code(_) => &CODE,
+            Row::Refresh(_) => &REFRESH,
         }
     }
 
@@ -71,6 +115,7 @@ impl Row {
             Row::Audit(a) => a.bind(query),
             Row::Access(a) => a.bind(query),
             Row::Code(c) => c.bind(query),
+            Row::Refresh(r) => r.bind(query),
         }
     }
 }
@@ -89,11 +134,11 @@ impl std::fmt::Debug for Groups {
 }
 
 struct Pending {
-    row: Row,
+    rows: Vec<Row>,
     done: oneshot::Sender<Result<(), sqlx::Error>>,
 }
 
-/// The most rows one transaction takes; more wait for the next.
+/// The most callers one transaction takes; more wait for the next.
 const MAX_BATCH: usize = 256;
 /// Rows per INSERT statement: a few fixed sizes, so that the prepared statements stay few.
 const CHUNKS: [usize; 4] = [64, 16, 4, 1];
@@ -107,16 +152,20 @@ impl Groups {
         Groups { tx, writer }
     }
 
-    /// Insert `row` with the next group; returns once it is committed.
-    pub(super) async fn insert(&self, row: Row) -> Result<(), sqlx::Error> {
+    /// Insert `rows` with the next group; returns once they are committed.
+    pub(super) async fn insert(&self, rows: Vec<Row>) -> Result<(), sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let (done, committed) = oneshot::channel();
-        match self.tx.send(Pending { row, done }) {
+        match self.tx.send(Pending { rows, done }) {
             Ok(()) => committed
                 .await
                 // The writer task is gone (its runtime ended): nothing was written.
                 .unwrap_or(Err(sqlx::Error::PoolClosed)),
             Err(mpsc::error::SendError(pending)) => {
-                insert_rows(&self.writer, &[&pending.row]).await
+                let rows: Vec<&Row> = pending.rows.iter().collect();
+                insert_rows(&self.writer, &rows).await
             }
         }
     }
@@ -125,17 +174,18 @@ impl Groups {
 async fn write_batches(writer: Conns, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let rows: Vec<&Row> = batch.iter().map(|p| &p.row).collect();
+        let rows: Vec<&Row> = batch.iter().flat_map(|p| &p.rows).collect();
         if insert_rows(&writer, &rows).await.is_ok() {
             for p in batch.drain(..) {
                 let _ = p.done.send(Ok(()));
             }
             continue;
         }
-        // Each caller gets the answer for its own row (a duplicate code, say): retry
-        // them one by one.
+        // Each caller gets the answer for its own rows (a duplicate code, say): retry
+        // them caller by caller.
         for p in batch.drain(..) {
-            let result = insert_rows(&writer, &[&p.row]).await;
+            let rows: Vec<&Row> = p.rows.iter().collect();
+            let result = insert_rows(&writer, &rows).await;
             let _ = p.done.send(result);
         }
     }
@@ -182,7 +232,7 @@ async fn insert_rows(writer: &Conns, rows: &[&Row]) -> Result<(), sqlx::Error> {
         return insert_chunk(&mut *writer.get().await?, rows).await;
     }
     let mut tx = writer.begin().await?;
-    for table in [&AUDIT, &ACCESS, &CODE] {
+    for table in TABLES {
         let of_table: Vec<&Row> = rows
             .iter()
             .copied()

@@ -41,6 +41,7 @@ pub use claims::ClaimOwner;
 pub use conns::Tx;
 pub use credentials::UserCredentials;
 pub use grants::{AccessRecord, CodeGrant, Redemption, RefreshGrant};
+pub use grouped::Together;
 pub use images::StoredImage;
 pub use invites::{Invite, NewInvite, SignupRejection};
 pub use login_codes::{CodeBinding, CodeRejection, EmailedCode};

@@ -3,7 +3,7 @@
 use latchkey::oidc::registration::{ClientSpec, register, rotate_secret, spec_of, update};
 use latchkey::store::{
     AccessRecord, AuditFilter, CodeGrant, NewAuditRecord, Redemption, RefreshGrant, Store,
-    StoreError, now,
+    StoreError, Together, now,
 };
 
 use super::users::alice;
@@ -146,7 +146,7 @@ async fn codes_families_and_access_tokens(store: &Store) {
         rotated_at: None,
         revoked_at: None,
     };
-    store.insert_refresh(&family).await.unwrap();
+    store.insert_refresh(family.clone()).await.unwrap();
     let access = AccessRecord {
         jti: "jti-1".into(),
         client_id: client.id.clone(),
@@ -205,7 +205,7 @@ async fn codes_families_and_access_tokens(store: &Store) {
 
     // Logout revokes what a session holds; only the owning client revokes an access token.
     store
-        .insert_refresh(&RefreshGrant {
+        .insert_refresh(RefreshGrant {
             token_hash: "r2".into(),
             family_id: "fam2".into(),
             code_hash: None,
@@ -385,16 +385,41 @@ async fn rows_written_together_fail_alone(store: &Store) {
         event: "test.grouped".into(),
         ..NewAuditRecord::default()
     };
-    let (taken, fresh, recorded, audited) = tokio::join!(
+    // A request's rows are all or nothing: the duplicate code takes its access record
+    // and audit row down with it, and no one else's.
+    let doomed = NewAuditRecord {
+        event: "test.doomed".into(),
+        ..NewAuditRecord::default()
+    };
+    let doomed_rows = Together::new().code(code("taken")).access(AccessRecord {
+        jti: "jti-doomed".into(),
+        ..access.clone()
+    });
+    let (taken, fresh, recorded, audited, together) = tokio::join!(
         store.insert_code(code("taken")),
         store.insert_code(code("fresh")),
         store.insert_access(access),
         store.insert_audit(&event),
+        store.insert_audit_with(doomed_rows, &doomed),
     );
     assert!(taken.is_err(), "a code hash is stored once");
+    assert!(together.is_err(), "rows written together fail together");
     fresh.unwrap();
     recorded.unwrap();
     let audited = audited.unwrap();
+    assert_eq!(
+        store.access_record_revoked("jti-doomed").await.unwrap(),
+        None
+    );
+    let doomed_listed = store
+        .list_audit(&AuditFilter {
+            event: Some("test.doomed".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(doomed_listed.is_empty(), "{doomed_listed:?}");
     assert!(matches!(
         store.redeem_code("fresh").await.unwrap(),
         Redemption::Redeemed(_)
