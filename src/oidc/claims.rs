@@ -7,20 +7,20 @@ use crate::app::AppState;
 use crate::domain::claims::merge_claims;
 use crate::domain::scope;
 use crate::domain::user::User;
-use crate::store::{StoreError, UserClaims};
+use crate::store::StoreError;
 
 /// `sub` plus the profile, email and groups claims the scope allows; custom claims
-/// (from the user's groups, then the user; read with the user) come with `profile`.
+/// (from the user's groups, then the user) come with `profile`.
 pub async fn user_claims(
     state: &AppState,
     user: &User,
-    custom: &UserClaims,
     granted: &str,
 ) -> Result<Map<String, Value>, StoreError> {
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id));
     if scope::has(granted, "profile") {
-        let custom = merge_claims(custom.groups.iter().cloned(), custom.own.iter().cloned());
+        let (group_claims, own_claims) = state.store.claims_of_user(&user.id).await?;
+        let custom = merge_claims(group_claims, own_claims);
         // Custom claims first: the standard ones below can never be overridden.
         out.extend(custom);
         out.insert("name".into(), json!(user.display_name));

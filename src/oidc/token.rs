@@ -20,7 +20,7 @@ use crate::domain::client::Client;
 use crate::domain::scope;
 use crate::domain::user::User;
 use crate::http::ClientInfo;
-use crate::store::{Redemption, UserClaims, now};
+use crate::store::{Redemption, now};
 
 pub async fn token(
     State(state): State<AppState>,
@@ -69,24 +69,23 @@ async fn grant(
     }
 }
 
-/// The user behind a grant must still exist, be enabled and be allowed to use the
-/// client. Comes with their custom claims, for the ID token.
+/// The user behind a grant must still exist, be enabled and be allowed to use the client.
 pub async fn user_still_allowed(
     state: &AppState,
     client: &Client,
     user_id: &str,
-) -> Result<Option<(User, UserClaims)>, OAuthError> {
-    let Some((user, claims)) = state
+) -> Result<Option<User>, OAuthError> {
+    let Some(user) = state
         .store
-        .user_with_claims(user_id)
+        .user_by_id(user_id)
         .await?
-        .filter(|(u, _)| !u.disabled)
+        .filter(|u| !u.disabled)
     else {
         return Ok(None);
     };
     Ok(user_in_allowed_groups(state, client, &user.id)
         .await?
-        .then_some((user, claims)))
+        .then_some(user))
 }
 
 /// Is the user in one of the groups the client admits (always, when it names none)?
@@ -188,7 +187,7 @@ async fn authorization_code(
         params.get("code_verifier"),
     )
     .map_err(OAuthError::invalid_grant)?;
-    let (user, claims) = user_still_allowed(state, client, &grant.user_id)
+    let user = user_still_allowed(state, client, &grant.user_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the user may no longer use this client"))?;
     let ctx = GrantContext {
@@ -201,7 +200,7 @@ async fn authorization_code(
         family_id: None,
         issue_refresh: true,
     };
-    let (response, rows) = user_tokens(state, client, &user, &claims, &ctx).await?;
+    let (response, rows) = user_tokens(state, client, &user, &ctx).await?;
     audit::record_with(
         &state.store,
         rows,
@@ -271,7 +270,7 @@ async fn refresh_token(
         }
         None => grant.scope.clone(),
     };
-    let Some((user, claims)) = user_still_allowed(state, client, &grant.user_id).await? else {
+    let Some(user) = user_still_allowed(state, client, &grant.user_id).await? else {
         state.store.revoke_family(&grant.family_id).await?;
         return Err(OAuthError::invalid_grant(
             "the user may no longer use this client",
@@ -288,7 +287,7 @@ async fn refresh_token(
         family_id: Some(&grant.family_id),
         issue_refresh: true,
     };
-    let (response, rows) = user_tokens(state, client, &user, &claims, &ctx).await?;
+    let (response, rows) = user_tokens(state, client, &user, &ctx).await?;
     audit::record_with(
         &state.store,
         rows,

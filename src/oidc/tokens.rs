@@ -12,7 +12,7 @@ use crate::crypto::random_token;
 use crate::domain::client::Client;
 use crate::domain::scope;
 use crate::domain::user::User;
-use crate::store::{AccessRecord, RefreshGrant, Together, UserClaims, new_id, now};
+use crate::store::{AccessRecord, RefreshGrant, Together, new_id, now};
 
 /// ID tokens live one hour; retired keys stay published at least this long.
 pub const MAX_ID_TOKEN_TTL: i64 = 3600;
@@ -87,7 +87,6 @@ pub async fn user_tokens(
     state: &AppState,
     client: &Client,
     user: &User,
-    custom: &UserClaims,
     ctx: &GrantContext<'_>,
 ) -> Result<(Value, Together), OAuthError> {
     let wants_refresh =
@@ -137,7 +136,7 @@ pub async fn user_tokens(
         response["refresh_token"] = json!(token.expose());
     }
     if scope::has(ctx.scope, "openid") {
-        response["id_token"] = json!(id_token(state, client, user, custom, ctx, &access).await?);
+        response["id_token"] = json!(id_token(state, client, user, ctx, &access).await?);
     }
     Ok((response, rows))
 }
@@ -146,13 +145,12 @@ async fn id_token(
     state: &AppState,
     client: &Client,
     user: &User,
-    custom: &UserClaims,
     ctx: &GrantContext<'_>,
     access_token: &str,
 ) -> Result<String, OAuthError> {
     let alg = client_alg(client);
     let t = now();
-    let mut claims: Map<String, Value> = user_claims(state, user, custom, ctx.scope).await?;
+    let mut claims: Map<String, Value> = user_claims(state, user, ctx.scope).await?;
     let standard = json!({
         "iss": state.config.app_url.as_str(),
         "sub": user.id,

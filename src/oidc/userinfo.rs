@@ -68,14 +68,8 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: S
         Ok(None) => return invalid(),
         Err(e) => return e.into_response(),
     };
-    // The token's record, its user and their claims in one read (a client's token
-    // has neither record nor user).
-    let sub = signed
-        .claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let (revoked, user) = match state.store.access_token_user(&signed.jti, sub).await {
+    // The token's record and its user in one read (a client's token has neither).
+    let (revoked, user) = match state.store.access_token_user(&signed.jti).await {
         Ok(Some((revoked, user))) => (Some(revoked), user),
         Ok(None) => (None, None),
         Err(e) => return super::OAuthError::from(e).into_response(),
@@ -102,8 +96,8 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: S
             "the token has no subject",
         );
     };
-    let (user, custom) = match user {
-        Some((u, custom)) if u.id == sub && !u.disabled => (u, custom),
+    let user = match user {
+        Some(u) if u.id == sub && !u.disabled => u,
         _ => {
             return bearer_error(
                 StatusCode::UNAUTHORIZED,
@@ -112,7 +106,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: S
             );
         }
     };
-    match super::claims::user_claims(&state, &user, &custom, scope).await {
+    match super::claims::user_claims(&state, &user, scope).await {
         Ok(map) => (
             [(header::CACHE_CONTROL, "no-store")],
             Json(Value::Object(map)),

@@ -1,56 +1,6 @@
 //! Custom claims on users and on groups.
 
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
-
 use super::{Store, StoreError};
-
-/// A user's custom claims as ID tokens and userinfo read them: their groups' claims,
-/// group by group in name order, then their own (the order `merge_claims` expects).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserClaims {
-    pub groups: Vec<(String, String)>,
-    pub own: Vec<(String, String)>,
-}
-
-/// The custom claims of the user whose id is the parameter `$user`, as rows of
-/// `claim_own` (0 for a group's claim, 1 for the user's own), `claim_group`,
-/// `claim_key` and `claim_value`: a subquery that reads of a user can join, so that
-/// the user and their claims come in one round trip.
-macro_rules! custom_claims_sql {
-    ($user:literal) => {
-        concat!(
-            "SELECT CAST(0 AS BIGINT) AS claim_own, g.name AS claim_group, c.key AS claim_key, \
-             c.value AS claim_value FROM group_claims c \
-             JOIN group_members m ON m.group_id = c.group_id \
-             JOIN user_groups g ON g.id = c.group_id WHERE m.user_id = ",
-            $user,
-            " UNION ALL SELECT CAST(1 AS BIGINT), '', key, value FROM user_claims WHERE user_id = ",
-            $user
-        )
-    };
-}
-pub(super) use custom_claims_sql;
-
-impl UserClaims {
-    /// The claims in `rows` of `custom_claims_sql!` (ordered by own, group, key);
-    /// a row without a claim (a LEFT JOIN that found none) adds nothing.
-    pub(super) fn from_rows(rows: &[AnyRow]) -> Result<UserClaims, sqlx::Error> {
-        let mut claims = UserClaims::default();
-        for row in rows {
-            let Some(key) = row.try_get::<Option<String>, _>("claim_key")? else {
-                continue;
-            };
-            let value: String = row.try_get("claim_value")?;
-            if row.try_get::<i64, _>("claim_own")? == 1 {
-                claims.own.push((key, value));
-            } else {
-                claims.groups.push((key, value));
-            }
-        }
-        Ok(claims)
-    }
-}
 
 /// Whose custom claim it is.
 #[derive(Debug, Clone, Copy)]
@@ -160,16 +110,26 @@ impl Store {
         .fetch_all(&mut *self.reader().await?)
         .await?)
     }
-    /// `group_claims_of_user` and the user's own claims in one query.
-    pub async fn claims_of_user(&self, user_id: &str) -> Result<UserClaims, StoreError> {
-        let sql = concat!(
-            custom_claims_sql!("$1"),
-            " ORDER BY claim_own, claim_group, claim_key"
-        );
-        let rows = sqlx::query(sql)
-            .bind(user_id)
-            .fetch_all(&mut *self.reader().await?)
-            .await?;
-        Ok(UserClaims::from_rows(&rows)?)
+    /// `group_claims_of_user` and the user's own claims in one query: ID tokens and
+    /// userinfo read both on every call.
+    pub async fn claims_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>), StoreError> {
+        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT CAST(0 AS BIGINT) AS own, g.name, c.key, c.value FROM group_claims c \
+             JOIN group_members m ON m.group_id = c.group_id \
+             JOIN user_groups g ON g.id = c.group_id WHERE m.user_id = $1 \
+             UNION ALL SELECT CAST(1 AS BIGINT) AS own, '', key, value FROM user_claims WHERE user_id = $1 \
+             ORDER BY 1, 2, 3",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *self.reader().await?)
+        .await?;
+        let (own, groups): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.0 == 1);
+        let pairs = |v: Vec<(i64, String, String, String)>| {
+            v.into_iter().map(|(_, _, k, value)| (k, value)).collect()
+        };
+        Ok((pairs(groups), pairs(own)))
     }
 }

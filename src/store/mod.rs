@@ -37,7 +37,7 @@ use crate::config::DatabaseUrl;
 
 pub use api_keys::ApiKey;
 pub use audit::{AUDIT_PAGE_MAX, AuditFilter, AuditRecord, NewAuditRecord};
-pub use claims::{ClaimOwner, UserClaims};
+pub use claims::ClaimOwner;
 pub use conns::Tx;
 pub use credentials::UserCredentials;
 pub use grants::{AccessRecord, CodeGrant, Redemption, RefreshGrant};

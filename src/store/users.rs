@@ -3,7 +3,6 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::claims::{UserClaims, custom_claims_sql};
 use super::{Backend, Store, StoreError, Tx, conflict_as, flag, new_id, now};
 use crate::domain::user::{NewUser, User};
 
@@ -70,60 +69,30 @@ impl Store {
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
-    /// A user and their custom claims in one read (the token endpoint's).
-    pub async fn user_with_claims(
-        &self,
-        id: &str,
-    ) -> Result<Option<(User, UserClaims)>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(),
-            ", x.* FROM users LEFT JOIN (",
-            custom_claims_sql!("$1"),
-            ") x ON 1 = 1 WHERE users.id = $1 ORDER BY claim_own, claim_group, claim_key"
-        );
-        let rows = sqlx::query(sql)
-            .bind(id)
-            .fetch_all(&mut *self.reader().await?)
-            .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        Ok(Some((user_from_row(first)?, UserClaims::from_rows(&rows)?)))
-    }
-
-    /// The access token `jti` as recorded (whether it is revoked) and its user with
-    /// their custom claims, in one read for /userinfo; `None` when no such token is on
-    /// record. The user comes only if it is `subject` (the token's `sub`), and a token
-    /// recorded without a user (a revoked client_credentials token) comes with `None`.
+    /// The access token `jti` as recorded (whether it is revoked) and its user, in one
+    /// read for /userinfo; `None` when no such token is on record. A token recorded
+    /// without a user (a revoked client_credentials token) comes with `None`.
     pub async fn access_token_user(
         &self,
         jti: &str,
-        subject: &str,
-    ) -> Result<Option<(bool, Option<(User, UserClaims)>)>, StoreError> {
+    ) -> Result<Option<(bool, Option<User>)>, StoreError> {
         // No column of oidc_access_tokens has the name of one of users.
         let sql = concat!(
             "SELECT revoked_at AS token_revoked_at, ",
             columns!(),
-            ", x.* FROM oidc_access_tokens \
-             LEFT JOIN users ON users.id = oidc_access_tokens.user_id AND users.id = $2 \
-             LEFT JOIN (",
-            custom_claims_sql!("$2"),
-            ") x ON users.id IS NOT NULL WHERE jti = $1 ORDER BY claim_own, claim_group, claim_key"
+            " FROM oidc_access_tokens LEFT JOIN users ON users.id = oidc_access_tokens.user_id \
+             WHERE jti = $1"
         );
-        let rows = sqlx::query(sql)
+        let Some(row) = sqlx::query(sql)
             .bind(jti)
-            .bind(subject)
-            .fetch_all(&mut *self.reader().await?)
-            .await?;
-        let Some(first) = rows.first() else {
+            .fetch_optional(&mut *self.reader().await?)
+            .await?
+        else {
             return Ok(None);
         };
-        let revoked = first
-            .try_get::<Option<i64>, _>("token_revoked_at")?
-            .is_some();
-        let user = match first.try_get::<Option<String>, _>("id")? {
-            Some(_) => Some((user_from_row(first)?, UserClaims::from_rows(&rows)?)),
+        let revoked = row.try_get::<Option<i64>, _>("token_revoked_at")?.is_some();
+        let user = match row.try_get::<Option<String>, _>("id")? {
+            Some(_) => Some(user_from_row(&row)?),
             None => None,
         };
         Ok(Some((revoked, user)))
