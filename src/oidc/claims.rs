@@ -38,7 +38,7 @@ pub async fn user_claims(
                 state
                     .config
                     .app_url
-                    .join(&format!("/pictures/users/{}", user.id))
+                    .join(&crate::web::pictures::user_picture_path(&user.id))
             ),
         );
         if let Some(locale) = &user.locale {

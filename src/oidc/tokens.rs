@@ -34,20 +34,25 @@ fn client_alg(client: &Client) -> Algorithm {
     Algorithm::parse(&client.signing_alg).unwrap_or(Algorithm::RS256)
 }
 
-/// Sign an access token; returns the token text, its lifetime and, for a user's
-/// token, the record to write before handing it out.
+/// A signed access token, with what its record needs.
+pub struct SignedAccess {
+    pub token: String,
+    pub jti: String,
+    pub expires_at: i64,
+}
+
+/// Sign an RFC 9068 access token for `subject` (a user, or the client itself);
+/// `auth_time` when a user signed in for it.
 pub async fn access_token(
     state: &AppState,
     client: &Client,
     subject: &str,
-    user_id: Option<&str>,
     scope_text: &str,
-    ctx: Option<&GrantContext<'_>>,
-    family_id: Option<&str>,
-) -> Result<(String, i64, Option<AccessRecord>), OAuthError> {
+    auth_time: Option<i64>,
+) -> Result<SignedAccess, OAuthError> {
     let t = now();
     let jti = new_id();
-    let exp = t + client.access_token_ttl;
+    let expires_at = t + client.access_token_ttl;
     let mut claims = json!({
         "iss": state.config.app_url.as_str(),
         "sub": subject,
@@ -56,27 +61,18 @@ pub async fn access_token(
         "scope": scope_text,
         "jti": jti,
         "iat": t,
-        "exp": exp,
+        "exp": expires_at,
     });
-    if let Some(ctx) = ctx {
-        claims["auth_time"] = json!(ctx.auth_time);
+    if let Some(auth_time) = auth_time {
+        claims["auth_time"] = json!(auth_time);
     }
     let key = state.keys.signer(client_alg(client)).await?;
     let token = jws::sign_jwt(&key, "at+jwt", &claims);
-    // A user's tokens are recorded so that a replayed code, a reused refresh token or a
-    // logout can revoke them. A client's own (client_credentials) tokens are only
-    // recorded if revoked: one write less on the busiest path.
-    let record = user_id.map(|user_id| AccessRecord {
+    Ok(SignedAccess {
+        token,
         jti,
-        client_id: client.id.clone(),
-        user_id: Some(user_id.to_string()),
-        family_id: family_id.map(str::to_string),
-        code_hash: ctx.and_then(|c| c.code_hash).map(str::to_string),
-        session_hash: ctx.map(|c| c.session_hash.to_string()),
-        scope: scope_text.to_string(),
-        expires_at: exp,
-    });
-    Ok((token, client.access_token_ttl, record))
+        expires_at,
+    })
 }
 
 /// The full token response for a user: access token, ID token (with `openid`) and a
@@ -96,24 +92,24 @@ pub async fn user_tokens(
         (true, None) => Some(new_id()),
         (false, _) => None,
     };
-    let (access, expires_in, record) = access_token(
-        state,
-        client,
-        &user.id,
-        Some(&user.id),
-        ctx.scope,
-        Some(ctx),
-        family_id.as_deref(),
-    )
-    .await?;
-    let mut rows = Together::new();
-    if let Some(record) = record {
-        rows = rows.access(record);
-    }
+    let signed = access_token(state, client, &user.id, ctx.scope, Some(ctx.auth_time)).await?;
+    // A user's tokens are recorded so that a replayed code, a reused refresh token or a
+    // logout can revoke them.
+    let mut rows = Together::new().access(AccessRecord {
+        jti: signed.jti,
+        client_id: client.id.clone(),
+        user_id: Some(user.id.clone()),
+        family_id: family_id.clone(),
+        code_hash: ctx.code_hash.map(str::to_string),
+        session_hash: Some(ctx.session_hash.to_string()),
+        scope: ctx.scope.to_string(),
+        expires_at: signed.expires_at,
+    });
+    let access = signed.token;
     let mut response = json!({
         "access_token": access,
         "token_type": "Bearer",
-        "expires_in": expires_in,
+        "expires_in": client.access_token_ttl,
         "scope": ctx.scope,
     });
     if let Some(family_id) = &family_id {

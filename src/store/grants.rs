@@ -5,7 +5,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Row as _};
 
-use super::grouped::{Row, Together};
+use super::grouped::Row;
 use super::{Store, StoreError, now};
 
 type Bound<'q> = Query<'q, Any, AnyArguments>;
@@ -201,12 +201,6 @@ impl Store {
     /// Store a new refresh token (written in a group: grouped.rs).
     pub async fn insert_refresh(&self, grant: RefreshGrant) -> Result<(), StoreError> {
         Ok(self.groups.insert(vec![Row::Refresh(grant)]).await?)
-    }
-
-    /// Write a request's rows in one transaction (with the next group); returns once
-    /// they are committed.
-    pub async fn write_together(&self, rows: Together) -> Result<(), StoreError> {
-        Ok(self.groups.insert(rows.rows).await?)
     }
 
     pub async fn refresh_by_hash(

@@ -28,8 +28,8 @@ pub(super) enum Row {
 }
 
 /// The rows one request writes: committed in one transaction, all or none, and with
-/// whatever other requests are writing at the moment. An audit row joins them through
-/// `audit::record_with`; `Store::write_together` writes them without one.
+/// whatever other requests are writing at the moment, with the audit row of the event
+/// they belong to (`audit::record_with`).
 #[derive(Default)]
 pub struct Together {
     pub(super) rows: Vec<Row>,

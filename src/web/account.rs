@@ -63,7 +63,10 @@ pub async fn overview(
         email: user.email.as_deref().unwrap_or("—"),
         email_verified: user.email.is_some() && user.email_verified,
         is_admin: user.is_admin,
-        picture_url: format!("/pictures/users/{}?v={version}", user.id),
+        picture_url: format!(
+            "{}?v={version}",
+            super::pictures::user_picture_path(&user.id)
+        ),
         has_picture: picture.is_some(),
         unverified: super::profile::shows_unverified_banner(&state, user).await?,
         notice: match (query.done.as_deref(), query.notice.as_deref()) {

@@ -21,6 +21,11 @@ pub fn user_owner(user_id: &str) -> String {
     format!("user:{user_id}")
 }
 
+/// Where a user's picture is served (public: OIDC's `picture` claim links to it).
+pub fn user_picture_path(user_id: &str) -> String {
+    format!("/pictures/users/{user_id}")
+}
+
 /// The owner key of a client's logo.
 pub fn client_owner(client_id: &str) -> String {
     format!("client:{client_id}")

@@ -352,7 +352,8 @@ async fn clients_are_updated_whole(store: &Store) {
 
 /// Codes, access-token records and audit rows written at the same moment go to the
 /// database together (store/grouped.rs); a row that cannot be written (a code hash
-/// already taken) fails alone, and every other caller gets its row committed.
+/// already taken) fails alone, or with the rows its caller handed in with it, and every
+/// other caller gets its rows committed.
 async fn rows_written_together_fail_alone(store: &Store) {
     let user = store.create_user(&alice()).await.unwrap();
     let (client, _) = register(store, spec()).await.unwrap();
