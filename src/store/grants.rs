@@ -127,38 +127,49 @@ fn amr_list(text: String) -> Vec<String> {
     serde_json::from_str(&text).unwrap_or_default()
 }
 
+/// Mark the code `code_hash` used at `at` if it was not, on `conn` (the writer, in
+/// a group: grouped.rs); the code as stored, or `None` when unknown or already used.
+pub(super) async fn use_code(
+    conn: &mut sqlx::AnyConnection,
+    code_hash: &str,
+    at: i64,
+) -> Result<Option<Box<CodeGrant>>, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE oidc_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL \
+         RETURNING client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method, session_hash, auth_time, amr, expires_at",
+    )
+    .bind(code_hash)
+    .bind(at)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(Box::new(CodeGrant {
+        code_hash: code_hash.to_string(),
+        client_id: r.try_get("client_id")?,
+        user_id: r.try_get("user_id")?,
+        redirect_uri: r.try_get("redirect_uri")?,
+        scope: r.try_get("scope")?,
+        nonce: r.try_get("nonce")?,
+        code_challenge: r.try_get("code_challenge")?,
+        code_challenge_method: r.try_get("code_challenge_method")?,
+        session_hash: r.try_get("session_hash")?,
+        auth_time: r.try_get("auth_time")?,
+        amr: amr_list(r.try_get("amr")?),
+        expires_at: r.try_get("expires_at")?,
+    })))
+}
+
 impl Store {
     /// Store a new authorization code (written in a group: grouped.rs).
     pub async fn insert_code(&self, code: CodeGrant) -> Result<(), StoreError> {
         Ok(self.groups.insert(vec![Row::Code(code)]).await?)
     }
 
-    /// Use a code once. A second use revokes every token the first one issued.
+    /// Use a code once (with the next group of writes: grouped.rs). A second use
+    /// revokes every token the first one issued.
     pub async fn redeem_code(&self, code_hash: &str) -> Result<Redemption, StoreError> {
-        let t = now();
-        let row = sqlx::query(
-            "UPDATE oidc_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL \
-             RETURNING client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method, session_hash, auth_time, amr, expires_at",
-        )
-        .bind(code_hash)
-        .bind(t)
-        .fetch_optional(&mut *self.writer().await?)
-        .await?;
-        if let Some(r) = row {
-            return Ok(Redemption::Redeemed(Box::new(CodeGrant {
-                code_hash: code_hash.to_string(),
-                client_id: r.try_get("client_id")?,
-                user_id: r.try_get("user_id")?,
-                redirect_uri: r.try_get("redirect_uri")?,
-                scope: r.try_get("scope")?,
-                nonce: r.try_get("nonce")?,
-                code_challenge: r.try_get("code_challenge")?,
-                code_challenge_method: r.try_get("code_challenge_method")?,
-                session_hash: r.try_get("session_hash")?,
-                auth_time: r.try_get("auth_time")?,
-                amr: amr_list(r.try_get("amr")?),
-                expires_at: r.try_get("expires_at")?,
-            })));
+        if let Some(grant) = self.groups.use_code(code_hash.to_string(), now()).await? {
+            return Ok(Redemption::Redeemed(grant));
         }
         let used = sqlx::query("SELECT client_id, user_id FROM oidc_codes WHERE code_hash = $1")
             .bind(code_hash)

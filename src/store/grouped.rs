@@ -1,7 +1,8 @@
-//! Rows written in groups: the inserts on the path of every authorization and token
-//! request (audit rows, authorization codes, access-token records) join the rows
-//! other requests are writing at the same moment, and all go to the database in one
-//! transaction, a multi-row INSERT per table, instead of one write transaction each.
+//! Rows written in groups: the writes on the path of every authorization and token
+//! request (audit rows, authorization codes, access-token records, refresh tokens,
+//! and marking a code used) join what other requests are writing at the same moment,
+//! and all go to the database in one transaction, a multi-row INSERT per table,
+//! instead of one write transaction each.
 //! Every caller still waits until its own rows are committed, so nothing is less
 //! durable than before; the rows one request hands in together (a code and its audit
 //! row, say) are committed together or not at all; under load it is fewer transactions, fewer pages written to
@@ -17,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::audit::AuditRow;
 use super::conns::Conns;
-use super::grants::{AccessRecord, CodeGrant, RefreshGrant};
+use super::grants::{AccessRecord, CodeGrant, RefreshGrant, use_code};
 
 /// A row to insert, of one of the tables written in groups.
 pub(super) enum Row {
@@ -120,7 +121,7 @@ impl Row {
     }
 }
 
-/// The queue of rows waiting for the writer task.
+/// The queue of work waiting for the writer task.
 #[derive(Clone)]
 pub(super) struct Groups {
     tx: mpsc::UnboundedSender<Pending>,
@@ -133,9 +134,24 @@ impl std::fmt::Debug for Groups {
     }
 }
 
+/// What one caller hands the writer task.
+enum Work {
+    /// Rows to insert.
+    Rows(Vec<Row>),
+    /// An authorization code to mark used, if no one has (grants.rs, `use_code`).
+    UseCode { code_hash: String, at: i64 },
+}
+
+/// What the writer did with a caller's work, once committed.
+enum Done {
+    Written,
+    /// The code as it was before this use; `None` when it was unknown or already used.
+    CodeUsed(Option<Box<CodeGrant>>),
+}
+
 struct Pending {
-    rows: Vec<Row>,
-    done: oneshot::Sender<Result<(), sqlx::Error>>,
+    work: Work,
+    done: oneshot::Sender<Result<Done, sqlx::Error>>,
 }
 
 /// The most callers one transaction takes; more wait for the next.
@@ -144,7 +160,7 @@ const MAX_BATCH: usize = 256;
 const CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
 impl Groups {
-    /// Start the task that writes queued rows through `writer`. It ends when the
+    /// Start the task that writes queued work through `writer`. It ends when the
     /// last `Store` clone (and with it the queue) is dropped.
     pub(super) fn start(writer: Conns) -> Groups {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -157,15 +173,32 @@ impl Groups {
         if rows.is_empty() {
             return Ok(());
         }
+        self.run(Work::Rows(rows)).await.map(|_| ())
+    }
+
+    /// Mark an authorization code used with the next group, if it was not; returns the
+    /// code as stored once that is committed, or `None` when it was unknown or used.
+    pub(super) async fn use_code(
+        &self,
+        code_hash: String,
+        at: i64,
+    ) -> Result<Option<Box<CodeGrant>>, sqlx::Error> {
+        match self.run(Work::UseCode { code_hash, at }).await? {
+            Done::CodeUsed(grant) => Ok(grant),
+            Done::Written => Ok(None),
+        }
+    }
+
+    async fn run(&self, work: Work) -> Result<Done, sqlx::Error> {
         let (done, committed) = oneshot::channel();
-        match self.tx.send(Pending { rows, done }) {
+        match self.tx.send(Pending { work, done }) {
             Ok(()) => committed
                 .await
                 // The writer task is gone (its runtime ended): nothing was written.
                 .unwrap_or(Err(sqlx::Error::PoolClosed)),
             Err(mpsc::error::SendError(pending)) => {
-                let rows: Vec<&Row> = pending.rows.iter().collect();
-                insert_rows(&self.writer, &rows).await
+                let mut done = write_group(&self.writer, std::slice::from_ref(&pending)).await?;
+                Ok(done.remove(0))
             }
         }
     }
@@ -174,21 +207,75 @@ impl Groups {
 async fn write_batches(writer: Conns, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let rows: Vec<&Row> = batch.iter().flat_map(|p| &p.rows).collect();
-        if insert_rows(&writer, &rows).await.is_ok() {
-            for p in batch.drain(..) {
-                let _ = p.done.send(Ok(()));
+        if let Ok(done) = write_group(&writer, &batch).await {
+            for (p, d) in batch.drain(..).zip(done) {
+                let _ = p.done.send(Ok(d));
             }
             continue;
         }
-        // Each caller gets the answer for its own rows (a duplicate code, say): retry
-        // them caller by caller.
+        // Each caller gets the answer for its own work (a duplicate code, say): retry
+        // caller by caller. The group was rolled back, codes it used included.
         for p in batch.drain(..) {
-            let rows: Vec<&Row> = p.rows.iter().collect();
-            let result = insert_rows(&writer, &rows).await;
+            let result = write_group(&writer, std::slice::from_ref(&p))
+                .await
+                .map(|mut done| done.remove(0));
             let _ = p.done.send(result);
         }
     }
+}
+
+/// Do the work of `batch` in one transaction: codes used first, then each table's
+/// rows in multi-row INSERTs. One statement alone needs no transaction.
+async fn write_group(writer: &Conns, batch: &[Pending]) -> Result<Vec<Done>, sqlx::Error> {
+    let rows: Vec<&Row> = batch
+        .iter()
+        .flat_map(|p| match &p.work {
+            Work::Rows(rows) => rows.as_slice(),
+            Work::UseCode { .. } => &[],
+        })
+        .collect();
+    if let [p] = batch {
+        match &p.work {
+            Work::UseCode { code_hash, at } => {
+                let mut conn = writer.get().await?;
+                return Ok(vec![Done::CodeUsed(
+                    use_code(&mut conn, code_hash, *at).await?,
+                )]);
+            }
+            Work::Rows(_) if rows.len() == 1 => {
+                insert_chunk(&mut *writer.get().await?, &rows).await?;
+                return Ok(vec![Done::Written]);
+            }
+            Work::Rows(_) => {}
+        }
+    }
+    let mut tx = writer.begin().await?;
+    let mut done = Vec::with_capacity(batch.len());
+    for p in batch {
+        done.push(match &p.work {
+            Work::Rows(_) => Done::Written,
+            Work::UseCode { code_hash, at } => {
+                Done::CodeUsed(use_code(&mut tx, code_hash, *at).await?)
+            }
+        });
+    }
+    for table in TABLES {
+        let of_table: Vec<&Row> = rows
+            .iter()
+            .copied()
+            .filter(|r| std::ptr::eq(r.table(), table))
+            .collect();
+        let mut rest = &of_table[..];
+        for size in CHUNKS {
+            while rest.len() >= size {
+                let (chunk, tail) = rest.split_at(size);
+                insert_chunk(&mut tx, chunk).await?;
+                rest = tail;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(done)
 }
 
 /// `INSERT INTO {table} (…) VALUES (…), (…)` for `rows` (one of `CHUNKS`) rows.
@@ -225,27 +312,4 @@ async fn insert_chunk(conn: &mut sqlx::AnyConnection, rows: &[&Row]) -> Result<(
     }
     query.execute(&mut *conn).await?;
     Ok(())
-}
-
-async fn insert_rows(writer: &Conns, rows: &[&Row]) -> Result<(), sqlx::Error> {
-    if let [_] = rows {
-        return insert_chunk(&mut *writer.get().await?, rows).await;
-    }
-    let mut tx = writer.begin().await?;
-    for table in TABLES {
-        let of_table: Vec<&Row> = rows
-            .iter()
-            .copied()
-            .filter(|r| std::ptr::eq(r.table(), table))
-            .collect();
-        let mut rest = &of_table[..];
-        for size in CHUNKS {
-            while rest.len() >= size {
-                let (chunk, tail) = rest.split_at(size);
-                insert_chunk(&mut tx, chunk).await?;
-                rest = tail;
-            }
-        }
-    }
-    tx.commit().await
 }

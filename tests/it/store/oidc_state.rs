@@ -350,10 +350,10 @@ async fn clients_are_updated_whole(store: &Store) {
     ));
 }
 
-/// Codes, access-token records and audit rows written at the same moment go to the
-/// database together (store/grouped.rs); a row that cannot be written (a code hash
-/// already taken) fails alone, or with the rows its caller handed in with it, and every
-/// other caller gets its rows committed.
+/// Codes, access-token records, audit rows and codes being used, written at the same
+/// moment, go to the database together (store/grouped.rs); a row that cannot be
+/// written (a code hash already taken) fails alone, or with the rows its caller handed
+/// in with it, and every other caller gets its work committed.
 async fn rows_written_together_fail_alone(store: &Store) {
     let user = store.create_user(&alice()).await.unwrap();
     let (client, _) = register(store, spec()).await.unwrap();
@@ -372,6 +372,8 @@ async fn rows_written_together_fail_alone(store: &Store) {
         expires_at: now() + 60,
     };
     store.insert_code(code("taken")).await.unwrap();
+    let used_in_group = code("used-in-group");
+    store.insert_code(used_in_group.clone()).await.unwrap();
     let access = AccessRecord {
         jti: "jti-grouped".into(),
         client_id: client.id.clone(),
@@ -396,13 +398,29 @@ async fn rows_written_together_fail_alone(store: &Store) {
         jti: "jti-doomed".into(),
         ..access.clone()
     });
-    let (taken, fresh, recorded, audited, together) = tokio::join!(
+    let (taken, fresh, recorded, audited, together, first_use, second_use) = tokio::join!(
         store.insert_code(code("taken")),
         store.insert_code(code("fresh")),
         store.insert_access(access),
         store.insert_audit(&event),
         store.insert_audit_with(doomed_rows, &doomed),
+        store.redeem_code("used-in-group"),
+        store.redeem_code("used-in-group"),
     );
+    // A code used twice at the same moment is used once; the other use is a replay,
+    // and the group's failure did not undo the use.
+    let mut uses = [first_use.unwrap(), second_use.unwrap()];
+    uses.sort_by_key(|u| !matches!(u, Redemption::Redeemed(_)));
+    assert_eq!(uses[0], Redemption::Redeemed(Box::new(used_in_group)));
+    assert!(
+        matches!(uses[1], Redemption::Replayed { .. }),
+        "{:?}",
+        uses[1]
+    );
+    assert!(matches!(
+        store.redeem_code("used-in-group").await.unwrap(),
+        Redemption::Replayed { .. }
+    ));
     assert!(taken.is_err(), "a code hash is stored once");
     assert!(together.is_err(), "rows written together fail together");
     fresh.unwrap();
