@@ -458,9 +458,69 @@ async fn rows_written_together_fail_alone(store: &Store) {
     assert_eq!(listed, vec![audited]);
 }
 
+/// Many requests writing at once, more than one group takes (256 callers) and, on
+/// PostgreSQL, in groups on their way to the database side by side: every caller's
+/// code is committed, each is used once, and a code used by many at once is used once.
+async fn many_writers_at_once(store: &Store) {
+    let user = store.create_user(&alice()).await.unwrap();
+    let (client, _) = register(store, spec()).await.unwrap();
+    let code = |hash: String| CodeGrant {
+        code_hash: hash,
+        client_id: client.id.clone(),
+        user_id: user.id.clone(),
+        redirect_uri: "https://grafana.example/cb".into(),
+        scope: "openid".into(),
+        nonce: None,
+        code_challenge: None,
+        code_challenge_method: None,
+        session_hash: "sess".into(),
+        auth_time: 5,
+        amr: vec!["pwd".into()],
+        expires_at: now() + 60,
+    };
+    const N: usize = 300;
+    let mut inserts = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let (store, code) = (store.clone(), code(format!("many-{i}")));
+        inserts.spawn(async move { store.insert_code(code).await });
+    }
+    for inserted in inserts.join_all().await {
+        inserted.unwrap();
+    }
+    let mut uses = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let store = store.clone();
+        uses.spawn(async move { store.redeem_code(&format!("many-{i}")).await });
+    }
+    for _ in 0..20 {
+        let store = store.clone();
+        uses.spawn(async move { store.redeem_code("many-0").await });
+    }
+    let uses: Vec<Redemption> = uses
+        .join_all()
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let redeemed: std::collections::BTreeSet<String> = uses
+        .iter()
+        .filter_map(|u| match u {
+            Redemption::Redeemed(g) => Some(g.code_hash.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(redeemed.len(), N, "every code is used once");
+    let replays = uses
+        .iter()
+        .filter(|u| matches!(u, Redemption::Replayed { .. }))
+        .count();
+    assert_eq!(replays, 20, "the other uses of many-0 are replays");
+}
+
 on_both_backends!(
     clients_and_consents,
     codes_families_and_access_tokens,
     clients_are_updated_whole,
-    rows_written_together_fail_alone
+    rows_written_together_fail_alone,
+    many_writers_at_once
 );
