@@ -350,17 +350,12 @@ async fn clients_are_updated_whole(store: &Store) {
     ));
 }
 
-/// Codes, access-token records, audit rows and codes being used, written at the same
-/// moment, go to the database together (store/grouped.rs); a row that cannot be
-/// written (a code hash already taken) fails alone, or with the rows its caller handed
-/// in with it, and every other caller gets its work committed.
-async fn rows_written_together_fail_alone(store: &Store) {
-    let user = store.create_user(&alice()).await.unwrap();
-    let (client, _) = register(store, spec()).await.unwrap();
-    let code = |hash: &str| CodeGrant {
+/// A code of `client_id` for `user_id`, unused and valid for a minute.
+fn fresh_code(hash: &str, client_id: &str, user_id: &str) -> CodeGrant {
+    CodeGrant {
         code_hash: hash.into(),
-        client_id: client.id.clone(),
-        user_id: user.id.clone(),
+        client_id: client_id.into(),
+        user_id: user_id.into(),
         redirect_uri: "https://grafana.example/cb".into(),
         scope: "openid".into(),
         nonce: None,
@@ -370,7 +365,17 @@ async fn rows_written_together_fail_alone(store: &Store) {
         auth_time: 5,
         amr: vec!["pwd".into()],
         expires_at: now() + 60,
-    };
+    }
+}
+
+/// Codes, access-token records, audit rows and codes being used, written at the same
+/// moment, go to the database together (store/grouped.rs); a row that cannot be
+/// written (a code hash already taken) fails alone, or with the rows its caller handed
+/// in with it, and every other caller gets its work committed.
+async fn rows_written_together_fail_alone(store: &Store) {
+    let user = store.create_user(&alice()).await.unwrap();
+    let (client, _) = register(store, spec()).await.unwrap();
+    let code = |hash: &str| fresh_code(hash, &client.id, &user.id);
     store.insert_code(code("taken")).await.unwrap();
     let used_in_group = code("used-in-group");
     store.insert_code(used_in_group.clone()).await.unwrap();
@@ -458,26 +463,13 @@ async fn rows_written_together_fail_alone(store: &Store) {
     assert_eq!(listed, vec![audited]);
 }
 
-/// Many requests writing at once, more than one group takes (256 callers) and, on
-/// PostgreSQL, in groups on their way to the database side by side: every caller's
-/// code is committed, each is used once, and a code used by many at once is used once.
+/// Many requests writing at once, more than one group takes (256 callers): every
+/// caller's code is committed, each is used once, and a code used by many at once is
+/// used once.
 async fn many_writers_at_once(store: &Store) {
     let user = store.create_user(&alice()).await.unwrap();
     let (client, _) = register(store, spec()).await.unwrap();
-    let code = |hash: String| CodeGrant {
-        code_hash: hash,
-        client_id: client.id.clone(),
-        user_id: user.id.clone(),
-        redirect_uri: "https://grafana.example/cb".into(),
-        scope: "openid".into(),
-        nonce: None,
-        code_challenge: None,
-        code_challenge_method: None,
-        session_hash: "sess".into(),
-        auth_time: 5,
-        amr: vec!["pwd".into()],
-        expires_at: now() + 60,
-    };
+    let code = |hash: String| fresh_code(&hash, &client.id, &user.id);
     const N: usize = 300;
     let mut inserts = tokio::task::JoinSet::new();
     for i in 0..N {
