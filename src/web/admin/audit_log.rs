@@ -271,7 +271,7 @@ pub async fn export_csv(
             ));
         }
     };
-    let csv = audit_csv(&state.store, filter).await?;
+    let csv = audit_csv(state.store.clone(), filter).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
