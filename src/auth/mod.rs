@@ -102,11 +102,7 @@ impl Auth {
         mail: crate::mail::Mail,
     ) -> Auth {
         Auth {
-            // The relying-party name authenticators show is fixed at start.
-            passkeys: Arc::new(passkey::Passkeys::new(
-                &config.app_url,
-                &settings.get().app_name,
-            )),
+            passkeys: Arc::new(passkey::Passkeys::new(&config.app_url, settings.clone())),
             passwords: password::PasswordHasherPool::new(),
             settings,
             mail,

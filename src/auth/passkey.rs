@@ -2,6 +2,8 @@
 //! key required, user verification per setting, attestation none. Ceremony state is
 //! kept in the database between the two halves of each ceremony.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
@@ -17,6 +19,7 @@ use webauthn_rs_core::proto::{
 use super::AuthError;
 use crate::config::{AppUrl, UserVerification};
 use crate::domain::user::User;
+use crate::settings::Settings;
 use crate::store::{PasskeyRow, Store, new_id, now};
 
 /// A ceremony must be finished within this time.
@@ -25,7 +28,14 @@ const REGISTER: &str = "register";
 const AUTHENTICATE: &str = "authenticate";
 
 pub struct Passkeys {
-    core: WebauthnCore,
+    /// The relying party's id: the host of the public URL.
+    rp_id: String,
+    /// The only origin a ceremony may come from: the public URL.
+    origin: url::Url,
+    /// For the relying party's name, which authenticators show when a passkey is made:
+    /// the application name in force, so that renaming it in the settings takes
+    /// effect at the next ceremony.
+    settings: Arc<Settings>,
 }
 
 /// The WebAuthn policy for the admin's user-verification setting.
@@ -44,17 +54,24 @@ fn user_handle(user_id: &str) -> Result<Uuid, AuthError> {
 
 impl Passkeys {
     /// RP ID = host of the public URL, origin = the public URL itself.
-    pub fn new(app_url: &AppUrl, rp_name: &str) -> Passkeys {
-        let origin = url::Url::parse(app_url.as_str()).expect("the app URL was validated");
-        let core = WebauthnCore::new_unsafe_experts_only(
-            rp_name,
-            app_url.host(),
-            vec![origin],
+    pub fn new(app_url: &AppUrl, settings: Arc<Settings>) -> Passkeys {
+        Passkeys {
+            rp_id: app_url.host().to_string(),
+            origin: url::Url::parse(app_url.as_str()).expect("the app URL was validated"),
+            settings,
+        }
+    }
+
+    /// The WebAuthn relying party as of now (a plain value, cheap to make).
+    fn core(&self) -> WebauthnCore {
+        WebauthnCore::new_unsafe_experts_only(
+            &self.settings.get().app_name,
+            &self.rp_id,
+            vec![self.origin.clone()],
             std::time::Duration::from_secs(CEREMONY_TTL as u64),
             Some(false),
             Some(false),
-        );
-        Passkeys { core }
+        )
     }
 
     /// Begin adding a passkey for `user`; returns the ceremony id and the options for
@@ -75,7 +92,7 @@ impl Passkeys {
             ..RequestRegistrationExtensions::default()
         };
         let builder = self
-            .core
+            .core()
             .new_challenge_register_builder(
                 user_handle(&user.id)?.as_bytes(),
                 &user.username,
@@ -95,7 +112,7 @@ impl Passkeys {
             .exclude_credentials(Some(exclude))
             .extensions(Some(extensions));
         let (options, state) = self
-            .core
+            .core()
             .generate_challenge_register(builder)
             .map_err(webauthn_failure)?;
         let id = new_id();
@@ -129,7 +146,7 @@ impl Passkeys {
         let state: RegistrationState =
             serde_json::from_str(&state).map_err(|e| AuthError::Internal(e.to_string()))?;
         let credential = self
-            .core
+            .core()
             .register_credential(response, &state, None)
             .map_err(webauthn_failure)?;
         let transports: Vec<String> = credential
@@ -164,7 +181,7 @@ impl Passkeys {
         uv: UserVerification,
     ) -> Result<(String, Value), AuthError> {
         let builder = self
-            .core
+            .core()
             .new_challenge_authenticate_builder(Vec::new(), Some(policy(uv)))
             .map_err(webauthn_failure)?
             .extensions(Some(RequestAuthenticationExtensions {
@@ -174,7 +191,7 @@ impl Passkeys {
             }))
             .allow_backup_eligible_upgrade(true);
         let (options, state) = self
-            .core
+            .core()
             .generate_challenge_authenticate(builder)
             .map_err(webauthn_failure)?;
         let id = new_id();
@@ -219,7 +236,7 @@ impl Passkeys {
             .map_err(|e| AuthError::Internal(e.to_string()))?;
         state.set_allowed_credentials(vec![credential.clone()]);
         let result = self
-            .core
+            .core()
             .authenticate_credential(response, &state)
             .map_err(|e| match e {
                 WebauthnError::CredentialPossibleCompromise => {

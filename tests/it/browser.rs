@@ -135,6 +135,21 @@ impl Browser {
         self.read(res).await
     }
 
+    /// Call a JSON endpoint the way the pages' scripts do: cookies, Origin and the
+    /// CSRF token in `x-csrf-token`, no body.
+    pub async fn call(&self, path: &str) -> Page {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .header("origin", &self.origin)
+            .header("x-csrf-token", self.csrf())
+            .send()
+            .await
+            .unwrap();
+        self.read(res).await
+    }
+
     /// A form post with the page's CSRF token added.
     pub async fn submit(&self, path: &str, form: &[(&str, &str)]) -> Page {
         let csrf = self.csrf();

@@ -71,6 +71,12 @@ async fn an_admin_changes_settings_and_they_apply_at_once() {
     assert_eq!(details["after"]["app_name"], "Home SSO");
     assert_eq!(events[0].actor_id.as_deref(), Some(w.admin.id.as_str()));
 
+    // A passkey made from now on carries the new name, which authenticators show.
+    let start = b.call("/webauthn/register/start").await;
+    assert_eq!(start.status, 200, "{}", start.body);
+    let start: Value = serde_json::from_str(&start.body).unwrap();
+    assert_eq!(start["options"]["publicKey"]["rp"]["name"], "Home SSO");
+
     // The new name is on every page, and passwords are refused from now on.
     let login = crate::browser::Browser::new(&w.server.base, super::APP);
     let page = login.get("/login").await;
