@@ -91,8 +91,8 @@ impl Passkeys {
             cred_props: Some(true),
             ..RequestRegistrationExtensions::default()
         };
-        let builder = self
-            .core()
+        let core = self.core();
+        let builder = core
             .new_challenge_register_builder(
                 user_handle(&user.id)?.as_bytes(),
                 &user.username,
@@ -111,8 +111,7 @@ impl Passkeys {
             .reject_synchronised_authenticators(false)
             .exclude_credentials(Some(exclude))
             .extensions(Some(extensions));
-        let (options, state) = self
-            .core()
+        let (options, state) = core
             .generate_challenge_register(builder)
             .map_err(webauthn_failure)?;
         let id = new_id();
@@ -180,8 +179,8 @@ impl Passkeys {
         store: &Store,
         uv: UserVerification,
     ) -> Result<(String, Value), AuthError> {
-        let builder = self
-            .core()
+        let core = self.core();
+        let builder = core
             .new_challenge_authenticate_builder(Vec::new(), Some(policy(uv)))
             .map_err(webauthn_failure)?
             .extensions(Some(RequestAuthenticationExtensions {
@@ -190,8 +189,7 @@ impl Passkeys {
                 hmac_get_secret: None,
             }))
             .allow_backup_eligible_upgrade(true);
-        let (options, state) = self
-            .core()
+        let (options, state) = core
             .generate_challenge_authenticate(builder)
             .map_err(webauthn_failure)?;
         let id = new_id();

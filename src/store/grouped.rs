@@ -246,6 +246,7 @@ async fn write_batches(writer: Conns, mut rx: mpsc::UnboundedReceiver<Pending>) 
 /// Do the work of `batch` in one transaction: codes used first, then each table's
 /// rows in multi-row INSERTs. One statement alone needs no transaction.
 async fn write_group(writer: &Conns, batch: &[Pending]) -> Result<Vec<Done>, sqlx::Error> {
+    let style = Placeholders::of(writer);
     let rows: Vec<&Row> = batch
         .iter()
         .flat_map(|p| match &p.work {
@@ -262,7 +263,7 @@ async fn write_group(writer: &Conns, batch: &[Pending]) -> Result<Vec<Done>, sql
                 )]);
             }
             Work::Rows(_) if rows.len() == 1 => {
-                insert_chunk(&mut *writer.get().await?, Placeholders::of(writer), &rows).await?;
+                insert_chunk(&mut *writer.get().await?, style, &rows).await?;
                 return Ok(vec![Done::Written]);
             }
             Work::Rows(_) => {}
@@ -288,7 +289,7 @@ async fn write_group(writer: &Conns, batch: &[Pending]) -> Result<Vec<Done>, sql
         for size in CHUNKS {
             while rest.len() >= size {
                 let (chunk, tail) = rest.split_at(size);
-                insert_chunk(&mut tx, Placeholders::of(writer), chunk).await?;
+                insert_chunk(&mut tx, style, chunk).await?;
                 rest = tail;
             }
         }
