@@ -54,8 +54,23 @@ pub async fn resolve(
     cookie_value: &str,
     idle_timeout: i64,
 ) -> Result<Option<(Session, User)>, AuthError> {
+    Ok(resolve_with_consent(store, cookie_value, idle_timeout, "")
+        .await?
+        .map(|(session, user, _)| (session, user)))
+}
+
+/// [`resolve`], and the scope the user has approved for `client_id`, in the same read.
+pub async fn resolve_with_consent(
+    store: &Store,
+    cookie_value: &str,
+    idle_timeout: i64,
+    client_id: &str,
+) -> Result<Option<(Session, User, Option<String>)>, AuthError> {
     let id_hash = hash_secret(cookie_value);
-    let Some((session, user)) = store.session_with_user(&id_hash).await? else {
+    let Some((session, user, consent)) = store
+        .session_with_user_and_consent(&id_hash, client_id)
+        .await?
+    else {
         return Ok(None);
     };
     let t = now();
@@ -66,5 +81,5 @@ pub async fn resolve(
     if t - session.last_seen_at >= TOUCH_INTERVAL {
         store.touch_session(&id_hash, t).await?;
     }
-    Ok(Some((session, user)))
+    Ok(Some((session, user, consent)))
 }

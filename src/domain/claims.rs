@@ -1,6 +1,9 @@
 //! Custom claims set on users and groups, added to ID tokens and userinfo.
 
+use serde_json::{Map, Value};
+
 use super::Invalid;
+use super::user::User;
 
 /// Claims Latchkey itself sets; a custom claim may not replace them.
 pub const RESERVED_CLAIMS: &[&str] = &[
@@ -81,16 +84,40 @@ pub fn check_custom_claim(key: &str, value: &str) -> Result<(), Invalid> {
 }
 
 /// The value to emit: JSON when the text parses as JSON, otherwise the text as a string.
-pub fn claim_value(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
+pub fn claim_value(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+/// A user as ID tokens and userinfo describe them: the user, the names of their
+/// groups (in name order) and their custom claims. The store reads it in one statement.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub user: User,
+    pub groups: Vec<String>,
+    pub custom: CustomClaims,
+}
+
+/// Custom claims as stored: those of the user's groups, group by group in name order
+/// and by key within a group, then the user's own, by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomClaims {
+    pub of_groups: Vec<(String, String)>,
+    pub own: Vec<(String, String)>,
+}
+
+impl CustomClaims {
+    /// What tokens carry (see [`merge_claims`]).
+    pub fn merged(&self) -> Map<String, Value> {
+        merge_claims(self.of_groups.iter().cloned(), self.own.iter().cloned())
+    }
 }
 
 /// Merge group claims and user claims; the user's value wins, then later groups.
 pub fn merge_claims(
     group_claims: impl IntoIterator<Item = (String, String)>,
     user_claims: impl IntoIterator<Item = (String, String)>,
-) -> serde_json::Map<String, serde_json::Value> {
-    let mut out = serde_json::Map::new();
+) -> Map<String, Value> {
+    let mut out = Map::new();
     for (k, v) in group_claims.into_iter().chain(user_claims) {
         out.insert(k, claim_value(&v));
     }

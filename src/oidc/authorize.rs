@@ -285,8 +285,12 @@ async fn continue_authorization(
         }
     };
 
-    // Who is signing in?
-    let signed_in = crate::web::current_session(state, headers).await?;
+    // Who is signing in, and what have they approved for this client? One read.
+    let (signed_in, consent) =
+        match crate::web::current_with_consent(state, headers, &req.client.id).await? {
+            Some((signed_in, consent)) => (Some(signed_in), consent),
+            None => (None, None),
+        };
     let wants_fresh_login = prompts
         .iter()
         .any(|p| matches!(*p, "login" | "select_account"));
@@ -377,10 +381,7 @@ async fn continue_authorization(
     }
     let needs_consent = !req.client.skip_consent
         && (prompts.contains(&"consent")
-            || !state
-                .store
-                .consent(&user.id, &req.client.id)
-                .await?
+            || !consent
                 .as_deref()
                 .is_some_and(|c| scope::covered(&granted, c)));
     if needs_consent {

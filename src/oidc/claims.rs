@@ -4,25 +4,18 @@
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
-use crate::domain::claims::merge_claims;
+use crate::domain::claims::Subject;
 use crate::domain::scope;
-use crate::domain::user::User;
-use crate::store::StoreError;
 
 /// `sub` plus the profile, email and groups claims the scope allows; custom claims
 /// (from the user's groups, then the user) come with `profile`.
-pub async fn user_claims(
-    state: &AppState,
-    user: &User,
-    granted: &str,
-) -> Result<Map<String, Value>, StoreError> {
+pub fn user_claims(state: &AppState, subject: &Subject, granted: &str) -> Map<String, Value> {
+    let user = &subject.user;
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id));
     if scope::has(granted, "profile") {
-        let (group_claims, own_claims) = state.store.claims_of_user(&user.id).await?;
-        let custom = merge_claims(group_claims, own_claims);
         // Custom claims first: the standard ones below can never be overridden.
-        out.extend(custom);
+        out.extend(subject.custom.merged());
         out.insert("name".into(), json!(user.display_name));
         out.insert("preferred_username".into(), json!(user.username));
         if !user.first_name.is_empty() {
@@ -53,14 +46,7 @@ pub async fn user_claims(
         out.insert("email_verified".into(), json!(user.email_verified));
     }
     if scope::has(granted, "groups") {
-        let groups: Vec<String> = state
-            .store
-            .groups_of_user(&user.id)
-            .await?
-            .into_iter()
-            .map(|g| g.name)
-            .collect();
-        out.insert("groups".into(), json!(groups));
+        out.insert("groups".into(), json!(subject.groups));
     }
-    Ok(out)
+    out
 }

@@ -16,9 +16,9 @@ use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::hash_secret;
 use crate::crypto::secrets::constant_time_eq;
+use crate::domain::claims::Subject;
 use crate::domain::client::Client;
 use crate::domain::scope;
-use crate::domain::user::User;
 use crate::http::ClientInfo;
 use crate::store::{Redemption, now};
 
@@ -69,23 +69,18 @@ async fn grant(
     }
 }
 
-/// The user behind a grant must still exist, be enabled and be allowed to use the client.
+/// The user behind a grant must still exist, be enabled and be allowed to use the
+/// client; they come with their groups and claims, for the tokens.
 pub async fn user_still_allowed(
     state: &AppState,
     client: &Client,
     user_id: &str,
-) -> Result<Option<User>, OAuthError> {
-    let Some(user) = state
+) -> Result<Option<Subject>, OAuthError> {
+    Ok(state
         .store
-        .user_by_id(user_id)
+        .subject_by_id(user_id)
         .await?
-        .filter(|u| !u.disabled)
-    else {
-        return Ok(None);
-    };
-    Ok(user_in_allowed_groups(state, client, &user.id)
-        .await?
-        .then_some(user))
+        .filter(|s| !s.user.disabled && client.admits(s.groups.iter().map(String::as_str))))
 }
 
 /// Is the user in one of the groups the client admits (always, when it names none)?
@@ -187,7 +182,7 @@ async fn authorization_code(
         params.get("code_verifier"),
     )
     .map_err(OAuthError::invalid_grant)?;
-    let user = user_still_allowed(state, client, &grant.user_id)
+    let subject = user_still_allowed(state, client, &grant.user_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the user may no longer use this client"))?;
     let ctx = GrantContext {
@@ -200,13 +195,13 @@ async fn authorization_code(
         family_id: None,
         issue_refresh: true,
     };
-    let (response, rows) = user_tokens(state, client, &user, &ctx).await?;
+    let (response, rows) = user_tokens(state, client, &subject, &ctx).await?;
     audit::record_with(
         &state.store,
         rows,
         "oidc.token.issued",
         origin,
-        Some(&user.id),
+        Some(&subject.user.id),
         json!({
             "client_id": client.id, "grant_type": "authorization_code", "scope": grant.scope,
             "refresh_token": response.get("refresh_token").is_some(),
@@ -270,7 +265,7 @@ async fn refresh_token(
         }
         None => grant.scope.clone(),
     };
-    let Some(user) = user_still_allowed(state, client, &grant.user_id).await? else {
+    let Some(subject) = user_still_allowed(state, client, &grant.user_id).await? else {
         state.store.revoke_family(&grant.family_id).await?;
         return Err(OAuthError::invalid_grant(
             "the user may no longer use this client",
@@ -287,13 +282,13 @@ async fn refresh_token(
         family_id: Some(&grant.family_id),
         issue_refresh: true,
     };
-    let (response, rows) = user_tokens(state, client, &user, &ctx).await?;
+    let (response, rows) = user_tokens(state, client, &subject, &ctx).await?;
     audit::record_with(
         &state.store,
         rows,
         "oidc.token.issued",
         origin,
-        Some(&user.id),
+        Some(&subject.user.id),
         json!({
             "client_id": client.id, "grant_type": "refresh_token", "scope": scope_text,
         }),

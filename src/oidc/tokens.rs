@@ -9,9 +9,9 @@ use crate::app::AppState;
 use crate::crypto::jws;
 use crate::crypto::keys::Algorithm;
 use crate::crypto::random_token;
+use crate::domain::claims::Subject;
 use crate::domain::client::Client;
 use crate::domain::scope;
-use crate::domain::user::User;
 use crate::store::{AccessRecord, RefreshGrant, Together, new_id, now};
 
 /// ID tokens live one hour; retired keys stay published at least this long.
@@ -82,9 +82,10 @@ pub async fn access_token(
 pub async fn user_tokens(
     state: &AppState,
     client: &Client,
-    user: &User,
+    subject: &Subject,
     ctx: &GrantContext<'_>,
 ) -> Result<(Value, Together), OAuthError> {
+    let user = &subject.user;
     let wants_refresh =
         ctx.issue_refresh && (scope::has(ctx.scope, "offline_access") || client.always_refresh);
     let family_id = match (wants_refresh, ctx.family_id) {
@@ -132,7 +133,7 @@ pub async fn user_tokens(
         response["refresh_token"] = json!(token.expose());
     }
     if scope::has(ctx.scope, "openid") {
-        response["id_token"] = json!(id_token(state, client, user, ctx, &access).await?);
+        response["id_token"] = json!(id_token(state, client, subject, ctx, &access).await?);
     }
     Ok((response, rows))
 }
@@ -140,16 +141,16 @@ pub async fn user_tokens(
 async fn id_token(
     state: &AppState,
     client: &Client,
-    user: &User,
+    subject: &Subject,
     ctx: &GrantContext<'_>,
     access_token: &str,
 ) -> Result<String, OAuthError> {
     let alg = client_alg(client);
     let t = now();
-    let mut claims: Map<String, Value> = user_claims(state, user, ctx.scope).await?;
+    let mut claims: Map<String, Value> = user_claims(state, subject, ctx.scope);
     let standard = json!({
         "iss": state.config.app_url.as_str(),
-        "sub": user.id,
+        "sub": subject.user.id,
         "aud": client.id,
         "azp": client.id,
         "iat": t,

@@ -68,7 +68,8 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: S
         Ok(None) => return invalid(),
         Err(e) => return e.into_response(),
     };
-    // The token's record and its user in one read (a client's token has neither).
+    // The token's record and its user, with groups and claims, in one read (a
+    // client's token has neither).
     let (revoked, user) = match state.store.access_token_user(&signed.jti).await {
         Ok(Some((revoked, user))) => (Some(revoked), user),
         Ok(None) => (None, None),
@@ -96,8 +97,8 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: S
             "the token has no subject",
         );
     };
-    let user = match user {
-        Some(u) if u.id == sub && !u.disabled => u,
+    let subject = match user {
+        Some(s) if s.user.id == sub && !s.user.disabled => s,
         _ => {
             return bearer_error(
                 StatusCode::UNAUTHORIZED,
@@ -106,12 +107,10 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: S
             );
         }
     };
-    match super::claims::user_claims(&state, &user, scope).await {
-        Ok(map) => (
-            [(header::CACHE_CONTROL, "no-store")],
-            Json(Value::Object(map)),
-        )
-            .into_response(),
-        Err(e) => super::OAuthError::from(e).into_response(),
-    }
+    let claims = super::claims::user_claims(&state, &subject, scope);
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(Value::Object(claims)),
+    )
+        .into_response()
 }

@@ -1,6 +1,63 @@
 //! Custom claims on users and on groups.
 
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
 use super::{Store, StoreError};
+use crate::domain::claims::{CustomClaims, Subject};
+use crate::domain::user::User;
+
+/// Columns that bring a user's groups and custom claims along with a read of the user,
+/// so that ID tokens and userinfo take one statement instead of three. The query must
+/// name the users table `users`; [`subject_from_row`] decodes them. Each is a JSON
+/// array (empty, not NULL, when there is nothing, or no user), in no particular order.
+macro_rules! subject_columns {
+    (sqlite) => {
+        "(SELECT json_group_array(sg.name) FROM group_members sm \
+          JOIN user_groups sg ON sg.id = sm.group_id WHERE sm.user_id = users.id) AS groups_json, \
+         (SELECT json_group_array(json_array(sg.name, sc.key, sc.value)) FROM group_claims sc \
+          JOIN group_members sm ON sm.group_id = sc.group_id JOIN user_groups sg ON sg.id = sc.group_id \
+          WHERE sm.user_id = users.id) AS group_claims_json, \
+         (SELECT json_group_array(json_array(su.key, su.value)) FROM user_claims su \
+          WHERE su.user_id = users.id) AS own_claims_json"
+    };
+    (postgres) => {
+        "(SELECT COALESCE(json_agg(sg.name), '[]')::text FROM group_members sm \
+          JOIN user_groups sg ON sg.id = sm.group_id WHERE sm.user_id = users.id) AS groups_json, \
+         (SELECT COALESCE(json_agg(json_build_array(sg.name, sc.key, sc.value)), '[]')::text FROM group_claims sc \
+          JOIN group_members sm ON sm.group_id = sc.group_id JOIN user_groups sg ON sg.id = sc.group_id \
+          WHERE sm.user_id = users.id) AS group_claims_json, \
+         (SELECT COALESCE(json_agg(json_build_array(su.key, su.value)), '[]')::text FROM user_claims su \
+          WHERE su.user_id = users.id) AS own_claims_json"
+    };
+}
+pub(super) use subject_columns;
+
+/// The user of a row read with [`subject_columns`], with their groups and claims put in
+/// the order `CustomClaims` promises.
+pub(super) fn subject_from_row(row: &AnyRow, user: User) -> Result<Subject, sqlx::Error> {
+    fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T, sqlx::Error> {
+        let text: String = row.try_get(column)?;
+        serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode {
+            index: column.to_string(),
+            source: Box::new(e),
+        })
+    }
+    let mut groups: Vec<String> = json(row, "groups_json")?;
+    groups.sort_unstable();
+    let mut of_groups: Vec<(String, String, String)> = json(row, "group_claims_json")?;
+    of_groups.sort_unstable();
+    let mut own: Vec<(String, String)> = json(row, "own_claims_json")?;
+    own.sort_unstable();
+    Ok(Subject {
+        user,
+        groups,
+        custom: CustomClaims {
+            of_groups: of_groups.into_iter().map(|(_, k, v)| (k, v)).collect(),
+            own,
+        },
+    })
+}
 
 /// Whose custom claim it is.
 #[derive(Debug, Clone, Copy)]
@@ -109,27 +166,5 @@ impl Store {
         .bind(user_id)
         .fetch_all(&mut *self.reader().await?)
         .await?)
-    }
-    /// `group_claims_of_user` and the user's own claims in one query: ID tokens and
-    /// userinfo read both on every call.
-    pub async fn claims_of_user(
-        &self,
-        user_id: &str,
-    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>), StoreError> {
-        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "SELECT CAST(0 AS BIGINT) AS own, g.name, c.key, c.value FROM group_claims c \
-             JOIN group_members m ON m.group_id = c.group_id \
-             JOIN user_groups g ON g.id = c.group_id WHERE m.user_id = $1 \
-             UNION ALL SELECT CAST(1 AS BIGINT) AS own, '', key, value FROM user_claims WHERE user_id = $1 \
-             ORDER BY 1, 2, 3",
-        )
-        .bind(user_id)
-        .fetch_all(&mut *self.reader().await?)
-        .await?;
-        let (own, groups): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.0 == 1);
-        let pairs = |v: Vec<(i64, String, String, String)>| {
-            v.into_iter().map(|(_, _, k, value)| (k, value)).collect()
-        };
-        Ok((pairs(groups), pairs(own)))
     }
 }

@@ -57,15 +57,30 @@ impl Store {
         &self,
         id_hash: &str,
     ) -> Result<Option<(Session, User)>, StoreError> {
+        Ok(self
+            .session_with_user_and_consent(id_hash, "")
+            .await?
+            .map(|(session, user, _)| (session, user)))
+    }
+
+    /// A session, its user, and the scope the user has approved for `client_id` (if
+    /// any), in one query: /authorize asks all three for every code it issues.
+    pub async fn session_with_user_and_consent(
+        &self,
+        id_hash: &str,
+        client_id: &str,
+    ) -> Result<Option<(Session, User, Option<String>)>, StoreError> {
         let sql = concat!(
             "SELECT ",
             columns!(),
             ", u.id, u.username, u.email, u.email_verified, u.first_name, u.last_name, u.display_name, u.is_admin, u.disabled, \
-             u.locale, u.created_at AS u_created_at, u.updated_at AS u_updated_at \
+             u.locale, u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
+             (SELECT k.scope FROM oidc_consents k WHERE k.user_id = u.id AND k.client_id = $2) AS consent_scope \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1"
         );
         let Some(row) = sqlx::query(sql)
             .bind(id_hash)
+            .bind(client_id)
             .fetch_optional(&mut *self.reader().await?)
             .await?
         else {
@@ -86,7 +101,7 @@ impl Store {
             created_at: row.try_get("u_created_at")?,
             updated_at: row.try_get("u_updated_at")?,
         };
-        Ok(Some((session, user)))
+        Ok(Some((session, user, row.try_get("consent_scope")?)))
     }
 
     /// A user's sessions, most recently used first.

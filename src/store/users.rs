@@ -3,7 +3,9 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::claims::{subject_columns, subject_from_row};
 use super::{Backend, Store, StoreError, Tx, conflict_as, flag, new_id, now};
+use crate::domain::claims::Subject;
 use crate::domain::user::{NewUser, User};
 
 macro_rules! columns {
@@ -69,20 +71,59 @@ impl Store {
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
-    /// The access token `jti` as recorded (whether it is revoked) and its user, in one
-    /// read for /userinfo; `None` when no such token is on record. A token recorded
-    /// without a user (a revoked client_credentials token) comes with `None`.
+    /// A user with their groups and custom claims, in one read (for /token).
+    pub async fn subject_by_id(&self, id: &str) -> Result<Option<Subject>, StoreError> {
+        let sql = match self.backend() {
+            Backend::Sqlite => concat!(
+                "SELECT ",
+                columns!(),
+                ", ",
+                subject_columns!(sqlite),
+                " FROM users WHERE id = $1"
+            ),
+            Backend::Postgres => concat!(
+                "SELECT ",
+                columns!(),
+                ", ",
+                subject_columns!(postgres),
+                " FROM users WHERE id = $1"
+            ),
+        };
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&mut *self.reader().await?)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(subject_from_row(&row, user_from_row(&row)?)?))
+    }
+
+    /// The access token `jti` as recorded (whether it is revoked) and its user with
+    /// their groups and custom claims, in one read for /userinfo; `None` when no such
+    /// token is on record. A token recorded without a user (a revoked
+    /// client_credentials token) comes with `None`.
     pub async fn access_token_user(
         &self,
         jti: &str,
-    ) -> Result<Option<(bool, Option<User>)>, StoreError> {
+    ) -> Result<Option<(bool, Option<Subject>)>, StoreError> {
         // No column of oidc_access_tokens has the name of one of users.
-        let sql = concat!(
-            "SELECT revoked_at AS token_revoked_at, ",
-            columns!(),
-            " FROM oidc_access_tokens LEFT JOIN users ON users.id = oidc_access_tokens.user_id \
-             WHERE jti = $1"
-        );
+        macro_rules! sql {
+            ($backend:tt) => {
+                concat!(
+                    "SELECT revoked_at AS token_revoked_at, ",
+                    columns!(),
+                    ", ",
+                    subject_columns!($backend),
+                    " FROM oidc_access_tokens LEFT JOIN users ON users.id = oidc_access_tokens.user_id \
+                     WHERE jti = $1"
+                )
+            };
+        }
+        let sql = match self.backend() {
+            Backend::Sqlite => sql!(sqlite),
+            Backend::Postgres => sql!(postgres),
+        };
         let Some(row) = sqlx::query(sql)
             .bind(jti)
             .fetch_optional(&mut *self.reader().await?)
@@ -91,11 +132,11 @@ impl Store {
             return Ok(None);
         };
         let revoked = row.try_get::<Option<i64>, _>("token_revoked_at")?.is_some();
-        let user = match row.try_get::<Option<String>, _>("id")? {
-            Some(_) => Some(user_from_row(&row)?),
+        let subject = match row.try_get::<Option<String>, _>("id")? {
+            Some(_) => Some(subject_from_row(&row, user_from_row(&row)?)?),
             None => None,
         };
-        Ok(Some((revoked, user)))
+        Ok(Some((revoked, subject)))
     }
 
     /// Find by username or email address, case-insensitively (the sign-in lookup).

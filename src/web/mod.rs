@@ -30,7 +30,7 @@ use crate::store::StoreError;
 
 pub use cookies::CookiePolicy;
 pub use security::when;
-pub use session::{SignedIn, current as current_session};
+pub use session::{SignedIn, current as current_session, current_with_consent};
 
 /// Check the CSRF token of a form submitted to one of our pages.
 pub fn verify_csrf(

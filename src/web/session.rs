@@ -32,13 +32,24 @@ pub async fn current(
     state: &AppState,
     headers: &axum::http::HeaderMap,
 ) -> Result<Option<SignedIn>, WebError> {
+    Ok(current_with_consent(state, headers, "")
+        .await?
+        .map(|(signed_in, _)| signed_in))
+}
+
+/// [`current`], and the scope the user has approved for `client_id`, in one read.
+pub async fn current_with_consent(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    client_id: &str,
+) -> Result<Option<(SignedIn, Option<String>)>, WebError> {
     let Some(cookie) = state.cookies().get(headers, SESSION) else {
         return Ok(None);
     };
     Ok(
-        session::resolve(&state.store, &cookie, state.auth.idle_timeout())
+        session::resolve_with_consent(&state.store, &cookie, state.auth.idle_timeout(), client_id)
             .await?
-            .map(|(session, user)| SignedIn { session, user }),
+            .map(|(session, user, consent)| (SignedIn { session, user }, consent)),
     )
 }
 

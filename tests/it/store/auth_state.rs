@@ -7,7 +7,7 @@ use latchkey::store::{CodeRejection, PasskeyRow, Store, StoreError, ThrottleStat
 use super::users::alice;
 use crate::on_both_backends;
 
-fn session(user_id: &str, id_hash: &str, t: i64) -> Session {
+pub fn session(user_id: &str, id_hash: &str, t: i64) -> Session {
     Session {
         id_hash: id_hash.into(),
         user_id: user_id.into(),

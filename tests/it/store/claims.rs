@@ -36,6 +36,14 @@ async fn user_and_group_claims_merge(store: &Store) {
         .set_custom_claim(ClaimOwner::User(&user.id), "roles", r#"["a","b"]"#)
         .await
         .unwrap();
+    // Made last, first by name: the one-read form must put it first all the same.
+    let alpha = store.create_group("alpha", "Alpha").await.unwrap();
+    store.add_group_member(&alpha.id, &user.id).await.unwrap();
+    let quoted = "say \"hi\", \\ — ünïcode";
+    store
+        .set_custom_claim(ClaimOwner::Group(&alpha.id), "motto", quoted)
+        .await
+        .unwrap();
 
     let own = store
         .custom_claims(ClaimOwner::User(&user.id))
@@ -48,10 +56,25 @@ async fn user_and_group_claims_merge(store: &Store) {
             ("team".into(), "red".into())
         ]
     );
-    // The one-query form used by ID tokens and userinfo reads the same.
-    let (groups, own_again) = store.claims_of_user(&user.id).await.unwrap();
-    assert_eq!(groups, store.group_claims_of_user(&user.id).await.unwrap());
-    assert_eq!(own_again, own);
+    // The one-read form used by ID tokens and userinfo reads the same, in the same
+    // order, and text comes through its JSON form unchanged.
+    let subject = store.subject_by_id(&user.id).await.unwrap().unwrap();
+    assert_eq!(subject.user.id, user.id);
+    assert_eq!(subject.groups, ["alpha", "ops", "zeta"]);
+    assert_eq!(
+        subject.custom.of_groups,
+        store.group_claims_of_user(&user.id).await.unwrap()
+    );
+    assert_eq!(subject.custom.of_groups[0], ("motto".into(), quoted.into()));
+    assert_eq!(subject.custom.own, own);
+    assert_eq!(subject.custom.merged()["team"], json!("red"));
+    assert!(store.subject_by_id("missing").await.unwrap().is_none());
+    let mut loner = alice();
+    loner.username = "loner".into();
+    loner.email = None;
+    let loner = store.create_user(&loner).await.unwrap();
+    let bare = store.subject_by_id(&loner.id).await.unwrap().unwrap();
+    assert!(bare.groups.is_empty() && bare.custom == Default::default());
     let merged = merge_claims(store.group_claims_of_user(&user.id).await.unwrap(), own);
     assert_eq!(merged["team"], json!("red"));
     assert_eq!(
@@ -82,7 +105,10 @@ async fn user_and_group_claims_merge(store: &Store) {
     store.delete_group(&ops.id).await.unwrap();
     assert_eq!(
         store.group_claims_of_user(&user.id).await.unwrap(),
-        [("quota".to_string(), "20".to_string())]
+        [
+            ("motto".to_string(), quoted.to_string()),
+            ("quota".into(), "20".into())
+        ]
     );
 }
 

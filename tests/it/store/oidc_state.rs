@@ -6,6 +6,7 @@ use latchkey::store::{
     StoreError, Together, now,
 };
 
+use super::auth_state::session;
 use super::users::alice;
 use crate::on_both_backends;
 
@@ -95,8 +96,31 @@ async fn clients_and_consents(store: &Store) {
             .as_deref(),
         Some("openid email profile")
     );
+    // /authorize reads it with the session, for this client only.
+    store
+        .insert_session(&session(&user.id, "sess-c", now()))
+        .await
+        .unwrap();
+    let consent_of = async |client_id: &str| {
+        let (s, u, consent) = store
+            .session_with_user_and_consent("sess-c", client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (s.id_hash.as_str(), u.id.as_str()),
+            ("sess-c", user.id.as_str())
+        );
+        consent
+    };
+    assert_eq!(
+        consent_of(&client.id).await.as_deref(),
+        Some("openid email profile")
+    );
+    assert_eq!(consent_of(&public.id).await, None);
     store.revoke_consent(&user.id, &client.id).await.unwrap();
     assert_eq!(store.consent(&user.id, &client.id).await.unwrap(), None);
+    assert_eq!(consent_of(&client.id).await, None);
 
     // A group that limits a client cannot be deleted: that would open the client to all.
     let refused = store.delete_group(&admins.id).await;
@@ -164,7 +188,11 @@ async fn codes_families_and_access_tokens(store: &Store) {
     );
     let (revoked, holder) = store.access_token_user("jti-1").await.unwrap().unwrap();
     assert!(!revoked);
-    assert_eq!(holder.map(|u| u.id), Some(user.id.clone()), "with its user");
+    assert_eq!(
+        holder.map(|s| s.user.id),
+        Some(user.id.clone()),
+        "with its user"
+    );
     assert!(store.access_token_user("nobody").await.unwrap().is_none());
 
     // Rotation happens once; the second attempt is reuse.
