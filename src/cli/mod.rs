@@ -199,7 +199,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn serve(config: Config) -> Result<(), Failure> {
-    logging::init(&config.log_level, config.log_format);
+    // Written when serving ends, however it ends.
+    let _logs = logging::init_batched(&config.log_level, config.log_format);
     let running = app::start(config, crate::http::server::shutdown_signal()).await?;
     running.wait().await;
     Ok(())
