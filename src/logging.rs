@@ -36,7 +36,7 @@ pub fn init_batched(level: &LogLevel, format: LogFormat) -> Flusher {
         on_panic.flush();
         default_hook(info);
     }));
-    Flusher(Some(batched))
+    Flusher(batched)
 }
 
 fn install<W>(level: &LogLevel, format: LogFormat, writer: W)
@@ -224,13 +224,11 @@ impl<'w> MakeWriter<'w> for Batched {
 }
 
 /// Writes the server's remaining log lines when dropped (see [`init_batched`]).
-pub struct Flusher(Option<Batched>);
+pub struct Flusher(Batched);
 
 impl Drop for Flusher {
     fn drop(&mut self) {
-        if let Some(batched) = self.0.take() {
-            batched.stop();
-        }
+        self.0.stop();
     }
 }
 
@@ -271,7 +269,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        drop(Flusher(Some(batched.clone())));
+        drop(Flusher(batched.clone()));
         (&batched).write_all(b"after stop\n").unwrap();
 
         let text = String::from_utf8(lock(&kept.0).clone()).unwrap();
@@ -306,6 +304,6 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(&*lock(&kept.0), b"one\n");
-        drop(Flusher(Some(batched)));
+        drop(Flusher(batched));
     }
 }

@@ -54,17 +54,20 @@ pub async fn resolve(
     cookie_value: &str,
     idle_timeout: i64,
 ) -> Result<Option<(Session, User)>, AuthError> {
-    Ok(resolve_with_consent(store, cookie_value, idle_timeout, "")
-        .await?
-        .map(|(session, user, _)| (session, user)))
+    Ok(
+        resolve_with_consent(store, cookie_value, idle_timeout, None)
+            .await?
+            .map(|(session, user, _)| (session, user)),
+    )
 }
 
-/// [`resolve`], and the scope the user has approved for `client_id`, in the same read.
+/// [`resolve`], and the scope the user has approved for `client_id` (when one is
+/// named), in the same read.
 pub async fn resolve_with_consent(
     store: &Store,
     cookie_value: &str,
     idle_timeout: i64,
-    client_id: &str,
+    client_id: Option<&str>,
 ) -> Result<Option<(Session, User, Option<String>)>, AuthError> {
     let id_hash = hash_secret(cookie_value);
     let Some((session, user, consent)) = store

@@ -287,7 +287,7 @@ async fn continue_authorization(
 
     // Who is signing in, and what have they approved for this client? One read.
     let (signed_in, consent) =
-        match crate::web::current_with_consent(state, headers, &req.client.id).await? {
+        match crate::web::current_with_consent(state, headers, Some(&req.client.id)).await? {
             Some((signed_in, consent)) => (Some(signed_in), consent),
             None => (None, None),
         };

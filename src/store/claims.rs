@@ -33,6 +33,22 @@ macro_rules! subject_columns {
 }
 pub(super) use subject_columns;
 
+/// A statement for the backend in force with [`subject_columns`] between its two parts:
+/// `subject_sql!(backend; "SELECT …, "; " FROM users …")`.
+macro_rules! subject_sql {
+    ($backend:expr; $($before:expr),+; $($after:expr),+) => {
+        match $backend {
+            $crate::store::Backend::Sqlite => {
+                concat!($($before,)+ $crate::store::claims::subject_columns!(sqlite), $($after),+)
+            }
+            $crate::store::Backend::Postgres => {
+                concat!($($before,)+ $crate::store::claims::subject_columns!(postgres), $($after),+)
+            }
+        }
+    };
+}
+pub(super) use subject_sql;
+
 /// The user of a row read with [`subject_columns`], with their groups and claims put in
 /// the order `CustomClaims` promises.
 pub(super) fn subject_from_row(row: &AnyRow, user: User) -> Result<Subject, sqlx::Error> {
@@ -149,22 +165,5 @@ impl Store {
             .bind(owner.id())
             .fetch_all(&mut *self.reader().await?)
             .await?)
-    }
-
-    /// The claims of every group the user is in, group by group in name order
-    /// (the order `domain::claims::merge_claims` expects).
-    pub async fn group_claims_of_user(
-        &self,
-        user_id: &str,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT c.key, c.value FROM group_claims c \
-             JOIN group_members m ON m.group_id = c.group_id \
-             JOIN user_groups g ON g.id = c.group_id \
-             WHERE m.user_id = $1 ORDER BY g.name, c.key",
-        )
-        .bind(user_id)
-        .fetch_all(&mut *self.reader().await?)
-        .await?)
     }
 }

@@ -234,21 +234,6 @@ impl Store {
         Ok(())
     }
 
-    /// The scopes a user has consented to for a client, if any.
-    pub async fn consent(
-        &self,
-        user_id: &str,
-        client_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT scope FROM oidc_consents WHERE user_id = $1 AND client_id = $2",
-        )
-        .bind(user_id)
-        .bind(client_id)
-        .fetch_optional(&mut *self.reader().await?)
-        .await?)
-    }
-
     pub async fn save_consent(
         &self,
         user_id: &str,

@@ -58,17 +58,18 @@ impl Store {
         id_hash: &str,
     ) -> Result<Option<(Session, User)>, StoreError> {
         Ok(self
-            .session_with_user_and_consent(id_hash, "")
+            .session_with_user_and_consent(id_hash, None)
             .await?
             .map(|(session, user, _)| (session, user)))
     }
 
     /// A session, its user, and the scope the user has approved for `client_id` (if
-    /// any), in one query: /authorize asks all three for every code it issues.
+    /// any, and if a client is named), in one query: /authorize asks all three for
+    /// every code it issues.
     pub async fn session_with_user_and_consent(
         &self,
         id_hash: &str,
-        client_id: &str,
+        client_id: Option<&str>,
     ) -> Result<Option<(Session, User, Option<String>)>, StoreError> {
         let sql = concat!(
             "SELECT ",

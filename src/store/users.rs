@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::claims::{subject_columns, subject_from_row};
+use super::claims::{subject_from_row, subject_sql};
 use super::{Backend, Store, StoreError, Tx, conflict_as, flag, new_id, now};
 use crate::domain::claims::Subject;
 use crate::domain::user::{NewUser, User};
@@ -73,22 +73,8 @@ impl Store {
 
     /// A user with their groups and custom claims, in one read (for /token).
     pub async fn subject_by_id(&self, id: &str) -> Result<Option<Subject>, StoreError> {
-        let sql = match self.backend() {
-            Backend::Sqlite => concat!(
-                "SELECT ",
-                columns!(),
-                ", ",
-                subject_columns!(sqlite),
-                " FROM users WHERE id = $1"
-            ),
-            Backend::Postgres => concat!(
-                "SELECT ",
-                columns!(),
-                ", ",
-                subject_columns!(postgres),
-                " FROM users WHERE id = $1"
-            ),
-        };
+        let sql =
+            subject_sql!(self.backend(); "SELECT ", columns!(), ", "; " FROM users WHERE id = $1");
         let row = sqlx::query(sql)
             .bind(id)
             .fetch_optional(&mut *self.reader().await?)
@@ -108,22 +94,12 @@ impl Store {
         jti: &str,
     ) -> Result<Option<(bool, Option<Subject>)>, StoreError> {
         // No column of oidc_access_tokens has the name of one of users.
-        macro_rules! sql {
-            ($backend:tt) => {
-                concat!(
-                    "SELECT revoked_at AS token_revoked_at, ",
-                    columns!(),
-                    ", ",
-                    subject_columns!($backend),
-                    " FROM oidc_access_tokens LEFT JOIN users ON users.id = oidc_access_tokens.user_id \
-                     WHERE jti = $1"
-                )
-            };
-        }
-        let sql = match self.backend() {
-            Backend::Sqlite => sql!(sqlite),
-            Backend::Postgres => sql!(postgres),
-        };
+        let sql = subject_sql!(
+            self.backend();
+            "SELECT revoked_at AS token_revoked_at, ", columns!(), ", ";
+            " FROM oidc_access_tokens LEFT JOIN users ON users.id = oidc_access_tokens.user_id \
+             WHERE jti = $1"
+        );
         let Some(row) = sqlx::query(sql)
             .bind(jti)
             .fetch_optional(&mut *self.reader().await?)

@@ -32,7 +32,7 @@ pub async fn current(
     state: &AppState,
     headers: &axum::http::HeaderMap,
 ) -> Result<Option<SignedIn>, WebError> {
-    Ok(current_with_consent(state, headers, "")
+    Ok(current_with_consent(state, headers, None)
         .await?
         .map(|(signed_in, _)| signed_in))
 }
@@ -41,7 +41,7 @@ pub async fn current(
 pub async fn current_with_consent(
     state: &AppState,
     headers: &axum::http::HeaderMap,
-    client_id: &str,
+    client_id: Option<&str>,
 ) -> Result<Option<(SignedIn, Option<String>)>, WebError> {
     let Some(cookie) = state.cookies().get(headers, SESSION) else {
         return Ok(None);

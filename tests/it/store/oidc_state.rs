@@ -80,28 +80,12 @@ async fn clients_and_consents(store: &Store) {
         "public clients have no secret"
     );
 
-    store
-        .save_consent(&user.id, &client.id, "openid email")
-        .await
-        .unwrap();
-    store
-        .save_consent(&user.id, &client.id, "openid email profile")
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .consent(&user.id, &client.id)
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("openid email profile")
-    );
-    // /authorize reads it with the session, for this client only.
+    // /authorize reads the consent with the session, for one client at a time.
     store
         .insert_session(&session(&user.id, "sess-c", now()))
         .await
         .unwrap();
-    let consent_of = async |client_id: &str| {
+    let consent_of = async |client_id: Option<&str>| {
         let (s, u, consent) = store
             .session_with_user_and_consent("sess-c", client_id)
             .await
@@ -113,14 +97,22 @@ async fn clients_and_consents(store: &Store) {
         );
         consent
     };
+    store
+        .save_consent(&user.id, &client.id, "openid email")
+        .await
+        .unwrap();
+    store
+        .save_consent(&user.id, &client.id, "openid email profile")
+        .await
+        .unwrap();
     assert_eq!(
-        consent_of(&client.id).await.as_deref(),
+        consent_of(Some(&client.id)).await.as_deref(),
         Some("openid email profile")
     );
-    assert_eq!(consent_of(&public.id).await, None);
+    assert_eq!(consent_of(Some(&public.id)).await, None);
+    assert_eq!(consent_of(None).await, None, "no client named, no consent");
     store.revoke_consent(&user.id, &client.id).await.unwrap();
-    assert_eq!(store.consent(&user.id, &client.id).await.unwrap(), None);
-    assert_eq!(consent_of(&client.id).await, None);
+    assert_eq!(consent_of(Some(&client.id)).await, None);
 
     // A group that limits a client cannot be deleted: that would open the client to all.
     let refused = store.delete_group(&admins.id).await;
