@@ -15,6 +15,9 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=link/startup.order");
     println!("cargo:rerun-if-env-changed=LATCHKEY_LINK_ORDER");
+    // `sqlx::migrate!` embeds the migrations it finds when it is compiled; a migration
+    // added later must rebuild the crate (sqlx's documented build-script line).
+    println!("cargo:rerun-if-changed=migrations");
     let env = |name: &str| std::env::var(name).unwrap_or_default();
     let release = env("PROFILE") == "release";
     let lld_by_default = env("TARGET") == "x86_64-unknown-linux-gnu";
