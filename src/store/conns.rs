@@ -102,6 +102,12 @@ impl Held {
         // When the log starts over by itself, it is cut back to this size.
         conn.execute("PRAGMA synchronous = NORMAL").await?;
         conn.execute("PRAGMA journal_size_limit = 16777216").await?;
+        // A multi-row INSERT inside a transaction keeps a statement journal (the pages
+        // it changed, to undo it alone if it fails). Past 64 KiB SQLite spilled that
+        // journal to a temporary file, created, written and deleted for a group of
+        // writes: ~2.5 % of a flow's CPU samples in `perf`, ~5 % less CPU per flow
+        // without it. In memory it holds the pages one statement changes while it runs.
+        conn.execute("PRAGMA temp_store = MEMORY").await?;
         if self.mapped {
             // Reads straight from the OS page cache: a connection's own cache (2 MB)
             // is emptied whenever another connection writes, and refilling it cost a
@@ -316,5 +322,41 @@ impl DerefMut for Tx {
             TxOn::Pool(tx) => tx,
             TxOn::Held(c) => c,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::*;
+
+    async fn pragma(conn: &mut AnyConnection, sql: &'static str) -> i64 {
+        sqlx::query(sql)
+            .fetch_one(conn)
+            .await
+            .unwrap()
+            .try_get::<i64, _>(0)
+            .unwrap()
+    }
+
+    /// Every connection, the first and those opened later under load, writes
+    /// durably enough for WAL (synchronous NORMAL = 1) and keeps its temporary data,
+    /// statement journals included, in memory (temp_store MEMORY = 2) instead of in
+    /// files created and deleted for each group of writes.
+    #[tokio::test]
+    async fn every_connection_is_set_up_alike() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = super::super::sqlite_url(&dir.path().join("t.db"));
+        let held = Held::open(&url, 2, false, 1).await.unwrap();
+        let mut first = held.get().await.unwrap();
+        let mut second = held.get().await.unwrap();
+        for conn in [&mut *first, &mut *second] {
+            assert_eq!(pragma(conn, "PRAGMA synchronous").await, 1);
+            assert_eq!(pragma(conn, "PRAGMA temp_store").await, 2);
+        }
+        drop((first, second));
+        held.close().await;
     }
 }
