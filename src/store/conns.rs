@@ -107,6 +107,8 @@ impl Held {
         // journal to a temporary file, created, written and deleted for a group of
         // writes: ~2.5 % of a flow's CPU samples in `perf`, ~5 % less CPU per flow
         // without it. In memory it holds the pages one statement changes while it runs.
+        // Sorts too large for the page cache stay in memory too; the largest here
+        // (every user, by name) is read into memory whole by its caller anyway.
         conn.execute("PRAGMA temp_store = MEMORY").await?;
         if self.mapped {
             // Reads straight from the OS page cache: a connection's own cache (2 MB)
