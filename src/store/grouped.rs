@@ -66,35 +66,36 @@ struct Table {
     name: &'static str,
     columns: &'static str,
     count: usize,
-    /// The INSERT for each size in `CHUNKS` and each `Placeholders`, made on first use.
-    sql: [[OnceLock<String>; CHUNKS.len()]; 2],
+    /// The INSERT for each of the style's sizes (`Placeholders::sizes`) and each
+    /// `Placeholders`, made on first use.
+    sql: [[OnceLock<String>; SLOTS]; 2],
 }
 
 static AUDIT: Table = Table {
     name: "audit_log",
     columns: super::audit::COLUMNS,
     count: 9,
-    sql: [const { [const { OnceLock::new() }; CHUNKS.len()] }; 2],
+    sql: [const { [const { OnceLock::new() }; SLOTS] }; 2],
 };
 static ACCESS: Table = Table {
     name: "oidc_access_tokens",
     columns: "jti, client_id, user_id, family_id, code_hash, session_hash, scope, expires_at",
     count: 8,
-    sql: [const { [const { OnceLock::new() }; CHUNKS.len()] }; 2],
+    sql: [const { [const { OnceLock::new() }; SLOTS] }; 2],
 };
 static CODE: Table = Table {
     name: "oidc_codes",
     columns: "code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, \
               code_challenge_method, session_hash, auth_time, amr, expires_at",
     count: 12,
-    sql: [const { [const { OnceLock::new() }; CHUNKS.len()] }; 2],
+    sql: [const { [const { OnceLock::new() }; SLOTS] }; 2],
 };
 static REFRESH: Table = Table {
     name: "oidc_refresh_tokens",
     columns: "token_hash, family_id, client_id, user_id, scope, nonce, session_hash, auth_time, \
               amr, code_hash, created_at, expires_at",
     count: 12,
-    sql: [const { [const { OnceLock::new() }; CHUNKS.len()] }; 2],
+    sql: [const { [const { OnceLock::new() }; SLOTS] }; 2],
 };
 /// The order in which a group writes its tables.
 const TABLES: [&Table; 4] = [&CODE, &ACCESS, &REFRESH, &AUDIT];
@@ -138,6 +139,41 @@ impl Placeholders {
             Conns::Held(_) => Placeholders::InOrder,
         }
     }
+
+    /// The row counts this style's INSERTs are prepared for, largest first.
+    fn sizes(self) -> &'static [usize] {
+        match self {
+            Placeholders::Numbered => &CHUNKS,
+            Placeholders::InOrder => &PADDED,
+        }
+    }
+
+    /// The statements that insert `rows` rows of one table, as (rows, size) pairs.
+    /// PostgreSQL: exact sizes from `CHUNKS`. SQLite: 64 rows at a time, and the rest
+    /// in one statement padded to the next size of `PADDED`, so that a group's rows of
+    /// one table are one statement, and alone need no transaction: each statement is
+    /// a trip to SQLite's connection thread and back.
+    fn plan(self, rows: usize) -> Vec<(usize, usize)> {
+        match self {
+            Placeholders::Numbered => {
+                let mut rest = rows;
+                let mut plan = Vec::new();
+                for size in CHUNKS {
+                    plan.extend(std::iter::repeat_n((size, size), rest / size));
+                    rest %= size;
+                }
+                plan
+            }
+            Placeholders::InOrder => {
+                let mut plan = vec![(PADDED[0], PADDED[0]); rows / PADDED[0]];
+                let rest = rows % PADDED[0];
+                if rest > 0 {
+                    plan.push((rest, rest.next_power_of_two()));
+                }
+                plan
+            }
+        }
+    }
 }
 
 /// The queue of work waiting for the writer task.
@@ -175,8 +211,14 @@ struct Pending {
 
 /// The most callers one transaction takes; more wait for the next.
 const MAX_BATCH: usize = 256;
-/// Rows per INSERT statement: a few fixed sizes, so that the prepared statements stay few.
+/// Rows per INSERT statement on PostgreSQL: a few fixed sizes, so that the prepared
+/// statements stay few.
 const CHUNKS: [usize; 4] = [64, 16, 4, 1];
+/// Rows per INSERT statement on SQLite, where fewer rows are padded with rows of NULLs
+/// that the statement skips (see `insert_sql`).
+const PADDED: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+/// The most sizes a style has.
+const SLOTS: usize = PADDED.len();
 
 impl Groups {
     /// Start the task that writes queued work through `writer`. It ends when the
@@ -254,20 +296,39 @@ async fn write_group(writer: &Conns, batch: &[Pending]) -> Result<Vec<Done>, sql
             Work::UseCode { .. } => &[],
         })
         .collect();
-    if let [p] = batch {
-        match &p.work {
-            Work::UseCode { code_hash, at } => {
-                let mut conn = writer.get().await?;
-                return Ok(vec![Done::CodeUsed(
-                    use_code(&mut conn, code_hash, *at).await?,
-                )]);
-            }
-            Work::Rows(_) if rows.len() == 1 => {
-                insert_chunk(&mut *writer.get().await?, style, &rows).await?;
-                return Ok(vec![Done::Written]);
-            }
-            Work::Rows(_) => {}
+    if let [p] = batch
+        && let Work::UseCode { code_hash, at } = &p.work
+    {
+        let mut conn = writer.get().await?;
+        return Ok(vec![Done::CodeUsed(
+            use_code(&mut conn, code_hash, *at).await?,
+        )]);
+    }
+    let of_tables: Vec<Vec<&Row>> = TABLES
+        .iter()
+        .map(|&table| {
+            rows.iter()
+                .copied()
+                .filter(|r| std::ptr::eq(r.table(), table))
+                .collect()
+        })
+        .collect();
+    // Each statement: its rows, and the size of INSERT they go in.
+    let mut statements: Vec<(&[&Row], usize)> = Vec::new();
+    for of_table in &of_tables {
+        let mut rest = &of_table[..];
+        for (n, size) in style.plan(rest.len()) {
+            let (chunk, tail) = rest.split_at(n);
+            statements.push((chunk, size));
+            rest = tail;
         }
+    }
+    let uses_codes = batch.iter().any(|p| matches!(p.work, Work::UseCode { .. }));
+    if let [(chunk, size)] = statements[..]
+        && !uses_codes
+    {
+        insert_chunk(&mut *writer.get().await?, style, chunk, size).await?;
+        return Ok(batch.iter().map(|_| Done::Written).collect());
     }
     let mut tx = writer.begin().await?;
     let mut done = Vec::with_capacity(batch.len());
@@ -279,33 +340,25 @@ async fn write_group(writer: &Conns, batch: &[Pending]) -> Result<Vec<Done>, sql
             }
         });
     }
-    for table in TABLES {
-        let of_table: Vec<&Row> = rows
-            .iter()
-            .copied()
-            .filter(|r| std::ptr::eq(r.table(), table))
-            .collect();
-        let mut rest = &of_table[..];
-        for size in CHUNKS {
-            while rest.len() >= size {
-                let (chunk, tail) = rest.split_at(size);
-                insert_chunk(&mut tx, style, chunk).await?;
-                rest = tail;
-            }
-        }
+    for (chunk, size) in statements {
+        insert_chunk(&mut tx, style, chunk, size).await?;
     }
     tx.commit().await?;
     Ok(done)
 }
 
-/// `INSERT INTO {table} (…) VALUES (…), (…)` for `rows` (one of `CHUNKS`) rows.
-fn insert_sql(table: &'static Table, rows: usize, style: Placeholders) -> &'static str {
-    let slot = CHUNKS
+/// The INSERT of `size` rows (one of `style.sizes()`) into `table`: `INSERT INTO
+/// {table} (…) VALUES (…), (…)` on PostgreSQL; on SQLite `INSERT INTO {table} (…)
+/// SELECT * FROM (VALUES (…), (…)) WHERE column1 IS NOT NULL`, so that rows of NULLs
+/// pad it (every table's first column is its key, never NULL).
+fn insert_sql(table: &'static Table, size: usize, style: Placeholders) -> &'static str {
+    let slot = style
+        .sizes()
         .iter()
-        .position(|&n| n == rows)
-        .expect("a chunk size");
+        .position(|&n| n == size)
+        .expect("a statement size");
     table.sql[style as usize][slot].get_or_init(|| {
-        let values: Vec<String> = (0..rows)
+        let values: Vec<String> = (0..size)
             .map(|r| {
                 let p: Vec<String> = (1..=table.count)
                     .map(|c| match style {
@@ -316,27 +369,57 @@ fn insert_sql(table: &'static Table, rows: usize, style: Placeholders) -> &'stat
                 format!("({})", p.join(", "))
             })
             .collect();
-        format!(
-            "INSERT INTO {} ({}) VALUES {}",
-            table.name,
-            table.columns,
-            values.join(", ")
-        )
+        let (name, columns, values) = (table.name, table.columns, values.join(", "));
+        match style {
+            Placeholders::Numbered => format!("INSERT INTO {name} ({columns}) VALUES {values}"),
+            Placeholders::InOrder => format!(
+                "INSERT INTO {name} ({columns}) SELECT * FROM (VALUES {values}) \
+                 WHERE column1 IS NOT NULL"
+            ),
+        }
     })
 }
 
+/// Insert `rows` of one table with the INSERT of `size` rows, padded with NULLs.
 async fn insert_chunk(
     conn: &mut sqlx::AnyConnection,
     style: Placeholders,
     rows: &[&Row],
+    size: usize,
 ) -> Result<(), sqlx::Error> {
     let Some(first) = rows.first() else {
         return Ok(());
     };
-    let mut query = sqlx::query(insert_sql(first.table(), rows.len(), style));
+    let table = first.table();
+    let mut query = sqlx::query(insert_sql(table, size, style));
     for row in rows {
         query = row.bind(query);
     }
+    for _ in rows.len() * table.count..size * table.count {
+        query = query.bind(None::<String>);
+    }
     query.execute(&mut *conn).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Placeholders;
+
+    #[test]
+    fn each_style_plans_its_statement_sizes() {
+        // SQLite: one statement for up to 64 rows, padded to a power of two.
+        assert_eq!(Placeholders::InOrder.plan(0), []);
+        assert_eq!(Placeholders::InOrder.plan(1), [(1, 1)]);
+        assert_eq!(Placeholders::InOrder.plan(3), [(3, 4)]);
+        assert_eq!(Placeholders::InOrder.plan(33), [(33, 64)]);
+        assert_eq!(Placeholders::InOrder.plan(64), [(64, 64)]);
+        assert_eq!(Placeholders::InOrder.plan(100), [(64, 64), (36, 64)]);
+        // PostgreSQL: exact sizes.
+        assert_eq!(Placeholders::Numbered.plan(3), [(1, 1), (1, 1), (1, 1)]);
+        assert_eq!(
+            Placeholders::Numbered.plan(85),
+            [(64, 64), (16, 16), (4, 4), (1, 1)]
+        );
+    }
 }
