@@ -218,7 +218,11 @@ const CHUNKS: [usize; 4] = [64, 16, 4, 1];
 /// that the statement skips (see `insert_sql`).
 const PADDED: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 /// The most sizes a style has.
-const SLOTS: usize = PADDED.len();
+const SLOTS: usize = if CHUNKS.len() > PADDED.len() {
+    CHUNKS.len()
+} else {
+    PADDED.len()
+};
 
 impl Groups {
     /// Start the task that writes queued work through `writer`. It ends when the
