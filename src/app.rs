@@ -303,15 +303,15 @@ async fn warn_if_mail_insecure(state: &AppState) {
     }
 }
 
-/// Background upkeep for as long as the server runs.
+/// Background upkeep for as long as the server runs. (SQLite's write-ahead log is
+/// checkpointed by the store itself: store/checkpoint.rs.)
 async fn housekeeping(state: AppState) {
-    tokio::join!(delete_expired(state.clone()), checkpoint_wal(state));
+    tokio::join!(delete_expired(state.clone()), close_idle_connections(state));
 }
 
-/// Every second, see whether SQLite's write-ahead log needs emptying, which a busy
-/// server would otherwise grow without bound (see `Store::checkpoint_wal`), and close
-/// connections that have long been idle.
-async fn checkpoint_wal(state: AppState) {
+/// Every second, close the SQLite connections that a burst of load opened and that
+/// have long been idle since.
+async fn close_idle_connections(state: AppState) {
     if state.store.backend() != crate::store::Backend::Sqlite {
         return;
     }
@@ -319,11 +319,6 @@ async fn checkpoint_wal(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match state.store.checkpoint_wal().await {
-            Ok(true) => tracing::debug!("write-ahead log checkpointed and emptied"),
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
-        }
         state.store.close_idle_connections().await;
     }
 }

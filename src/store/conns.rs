@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// How long a caller waits for a free connection before the request fails.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,15 +33,32 @@ pub(crate) enum Conns {
     Held(Arc<Held>),
 }
 
+/// What a set of held connections is for, which decides how each is set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Short reads, on the hot paths.
+    Read,
+    /// Reads that walk many rows, through a memory map of the file (see `Store`).
+    Scan,
+    /// The one connection that writes. It never checkpoints: checkpoint.rs does that
+    /// beside it.
+    Write,
+    /// The connection that copies the write-ahead log back into the database
+    /// (checkpoint.rs).
+    Checkpoint,
+}
+
 /// SQLite connections to one file, at most `max` at a time, opened as needed.
 pub(crate) struct Held {
     url: String,
-    /// Read through a memory map of the file (see `Store`).
-    mapped: bool,
+    role: Role,
     permits: Arc<Semaphore>,
     /// Open connections not in use, the longest idle first.
     idle: Mutex<Vec<Idle>>,
     closed: AtomicBool,
+    /// Signalled whenever a connection comes back (the writer's: something may have
+    /// been written), and at close.
+    returned: Notify,
 }
 
 struct Idle {
@@ -64,7 +81,7 @@ impl Idle {
 impl std::fmt::Debug for Held {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Held")
-            .field("mapped", &self.mapped)
+            .field("role", &self.role)
             .finish_non_exhaustive()
     }
 }
@@ -75,15 +92,16 @@ impl Held {
     pub(crate) async fn open(
         url: &str,
         max: usize,
-        mapped: bool,
+        role: Role,
         open_now: usize,
     ) -> Result<Arc<Held>, sqlx::Error> {
         let held = Arc::new(Held {
             url: url.to_string(),
-            mapped,
+            role,
             permits: Arc::new(Semaphore::new(max)),
             idle: Mutex::new(Vec::with_capacity(max)),
             closed: AtomicBool::new(false),
+            returned: Notify::new(),
         });
         for _ in 0..open_now.min(max) {
             let conn = held.connect().await?;
@@ -110,17 +128,24 @@ impl Held {
         // Sorts too large for the page cache stay in memory too; the largest here
         // (every user, by name) is read into memory whole by its caller anyway.
         conn.execute("PRAGMA temp_store = MEMORY").await?;
-        if self.mapped {
-            // Reads straight from the OS page cache: a connection's own cache (2 MB)
-            // is emptied whenever another connection writes, and refilling it cost a
-            // pread per page, thousands for one search among 100 000 users. Mapped
-            // pages count as (shared, reclaimable) resident memory once touched.
-            conn.execute("PRAGMA mmap_size = 268435456").await?;
+        match self.role {
+            Role::Scan => {
+                // Reads straight from the OS page cache: a connection's own cache (2 MB)
+                // is emptied whenever another connection writes, and refilling it cost a
+                // pread per page, thousands for one search among 100 000 users. Mapped
+                // pages count as (shared, reclaimable) resident memory once touched.
+                conn.execute("PRAGMA mmap_size = 268435456").await?;
+            }
+            Role::Write => {
+                // Not after its own commits: checkpoint.rs checkpoints beside it.
+                conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+            }
+            Role::Read | Role::Checkpoint => {}
         }
         Ok(conn)
     }
 
-    async fn get(self: &Arc<Self>) -> Result<HeldConn, sqlx::Error> {
+    pub(crate) async fn get(self: &Arc<Self>) -> Result<HeldConn, sqlx::Error> {
         if self.closed.load(Ordering::Acquire) {
             return Err(sqlx::Error::PoolClosed);
         }
@@ -167,8 +192,18 @@ impl Held {
         }
     }
 
-    async fn close(&self) {
+    /// Wait until a connection in use comes back, or the connections are closed.
+    pub(crate) async fn returned(&self) {
+        self.returned.notified().await;
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) async fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.returned.notify_one();
         let idle: Vec<Idle> = self.idle().drain(..).collect();
         for i in idle {
             let _ = i.conn.close().await;
@@ -214,6 +249,7 @@ impl Drop for HeldConn {
         {
             self.held.idle().push(Idle::new(conn, self.in_transaction));
         }
+        self.held.returned.notify_one();
     }
 }
 
@@ -345,20 +381,25 @@ mod tests {
     /// Every connection, the first and those opened later under load, writes
     /// durably enough for WAL (synchronous NORMAL = 1) and keeps its temporary data,
     /// statement journals included, in memory (temp_store MEMORY = 2) instead of in
-    /// files created and deleted for each group of writes.
+    /// files created and deleted for each group of writes. The writer's commits leave
+    /// checkpoints to checkpoint.rs (0); others keep SQLite's default (1000 pages).
     #[tokio::test]
     async fn every_connection_is_set_up_alike() {
         sqlx::any::install_default_drivers();
         let dir = tempfile::tempdir().unwrap();
         let url = super::super::sqlite_url(&dir.path().join("t.db"));
-        let held = Held::open(&url, 2, false, 1).await.unwrap();
-        let mut first = held.get().await.unwrap();
-        let mut second = held.get().await.unwrap();
-        for conn in [&mut *first, &mut *second] {
-            assert_eq!(pragma(conn, "PRAGMA synchronous").await, 1);
-            assert_eq!(pragma(conn, "PRAGMA temp_store").await, 2);
+        for (role, autocheckpoint) in [(Role::Read, 1000), (Role::Write, 0)] {
+            let held = Held::open(&url, 2, role, 1).await.unwrap();
+            let mut first = held.get().await.unwrap();
+            let mut second = held.get().await.unwrap();
+            for conn in [&mut *first, &mut *second] {
+                assert_eq!(pragma(conn, "PRAGMA synchronous").await, 1);
+                assert_eq!(pragma(conn, "PRAGMA temp_store").await, 2);
+                let pages = pragma(conn, "PRAGMA wal_autocheckpoint").await;
+                assert_eq!(pages, autocheckpoint, "{role:?}");
+            }
+            drop((first, second));
+            held.close().await;
         }
-        drop((first, second));
-        held.close().await;
     }
 }

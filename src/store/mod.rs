@@ -6,6 +6,7 @@
 
 mod api_keys;
 mod audit;
+mod checkpoint;
 mod claims;
 mod clients;
 mod conns;
@@ -27,11 +28,12 @@ mod user_tokens;
 mod users;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
-use conns::{Conn, Conns, Held};
+use conns::{Conn, Conns, Held, Role};
 
 use crate::config::DatabaseUrl;
 
@@ -51,9 +53,6 @@ pub use signing_keys::SigningKeyRow;
 pub use throttle::ThrottleState;
 pub use user_tokens::{NOT_ME, VERIFY_EMAIL, Verification};
 pub use users::UserUpdate;
-
-/// The size of SQLite's write-ahead log above which `checkpoint_wal` empties it.
-const WAL_LIMIT: u64 = 32 * 1024 * 1024;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -101,8 +100,8 @@ pub struct Store {
     scan: Conns,
     backend: Backend,
     groups: grouped::Groups,
-    /// SQLite's write-ahead log file (None on PostgreSQL).
-    wal_path: Option<std::path::PathBuf>,
+    /// On SQLite, the connection that checkpoints the write-ahead log (checkpoint.rs).
+    checkpointer: Option<Arc<Held>>,
 }
 
 impl Store {
@@ -118,21 +117,19 @@ impl Store {
             }
             DatabaseUrl::Postgres(url) => (url.clone(), Backend::Postgres, 16),
         };
-        let wal_path = match database {
-            DatabaseUrl::Sqlite(path) => {
-                let mut wal = path.clone().into_os_string();
-                wal.push("-wal");
-                Some(std::path::PathBuf::from(wal))
+        let (readers, writer, scan, checkpointer) = match backend {
+            Backend::Sqlite => {
+                let writer = Held::open(&url, 1, Role::Write, 1).await?;
+                let checkpointer =
+                    checkpoint::start(&url, writer.clone(), checkpoint::Limits::DEFAULT).await?;
+                (
+                    Conns::Held(Held::open(&url, max, Role::Read, 1).await?),
+                    Conns::Held(writer),
+                    // Opened on the first search, not at start.
+                    Conns::Held(Held::open(&url, 2, Role::Scan, 0).await?),
+                    Some(checkpointer),
+                )
             }
-            DatabaseUrl::Postgres(_) => None,
-        };
-        let (readers, writer, scan) = match backend {
-            Backend::Sqlite => (
-                Conns::Held(Held::open(&url, max, false, 1).await?),
-                Conns::Held(Held::open(&url, 1, false, 1).await?),
-                // Opened on the first search, not at start.
-                Conns::Held(Held::open(&url, 2, true, 0).await?),
-            ),
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(max as u32)
@@ -146,7 +143,7 @@ impl Store {
                     .connect(&url)
                     .await?;
                 let conns = Conns::Pool(pool);
-                (conns.clone(), conns.clone(), conns)
+                (conns.clone(), conns.clone(), conns, None)
             }
         };
         let groups = grouped::Groups::start(writer.clone());
@@ -156,7 +153,7 @@ impl Store {
             scan,
             backend,
             groups,
-            wal_path,
+            checkpointer,
         })
     }
 
@@ -204,28 +201,6 @@ impl Store {
         Ok(())
     }
 
-    /// Checkpoint SQLite's write-ahead log and empty it, when it has grown past
-    /// `WAL_LIMIT`. SQLite's own automatic checkpoints are passive: while reads are
-    /// always in flight (a busy server) the log is never started over and grows
-    /// without bound (hundreds of MB in a benchmark minute), and reads slow down
-    /// searching it. A TRUNCATE checkpoint waits, in SQLite's busy handler, for the
-    /// readers of the moment to finish (reads are short here; new ones read the
-    /// database file), then empties the file. Returns whether it ran; a no-op on
-    /// PostgreSQL. Writes wait meanwhile, so it runs only when needed.
-    pub async fn checkpoint_wal(&self) -> Result<bool, StoreError> {
-        let Some(wal) = &self.wal_path else {
-            return Ok(false);
-        };
-        let size = tokio::fs::metadata(wal).await.map(|m| m.len()).unwrap_or(0);
-        if size <= WAL_LIMIT {
-            return Ok(false);
-        }
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&mut *self.writer().await?)
-            .await?;
-        Ok(true)
-    }
-
     /// Close the SQLite connections a burst of load opened once they have been idle
     /// for a minute; run every so often. A no-op on PostgreSQL (sqlx's pool does it).
     pub async fn close_idle_connections(&self) {
@@ -261,6 +236,9 @@ impl Store {
             self.readers.close().await;
             self.writer.close().await;
             self.scan.close().await;
+            if let Some(checkpointer) = &self.checkpointer {
+                checkpointer.close().await;
+            }
         };
         if tokio::time::timeout(Duration::from_secs(5), all)
             .await
