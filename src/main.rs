@@ -4,7 +4,7 @@ use clap::Parser;
 
 /// jemalloc instead of the C library's malloc: a token request allocates and frees a
 /// few hundred small blocks across two runtime threads, which jemalloc's per-thread
-/// caches serve with less work (bench/RESULTS.md has the measurements).
+/// caches serve with less work (bench/HISTORY.md has the measurements).
 #[cfg(all(target_os = "linux", not(target_env = "musl")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
