@@ -200,6 +200,29 @@ async fn search_by_prefix_with_pages(store: &Store) {
         ["carl"],
         "email"
     );
+    // Longer than the three characters PostgreSQL's indexes lead with: the rest of
+    // the prefix still counts.
+    assert_eq!(
+        names(store.search_users("Annex", None, 10).await.unwrap()),
+        ["bob"]
+    );
+    assert_eq!(
+        names(store.search_users("anni", None, 10).await.unwrap()),
+        ["annie"]
+    );
+    // Shorter than three: a range of those heads, with pages too.
+    assert_eq!(
+        names(store.search_users("an", None, 2).await.unwrap()),
+        ["ann", "annie"]
+    );
+    assert_eq!(
+        names(store.search_users("an", Some("annie"), 2).await.unwrap()),
+        ["bob"]
+    );
+    assert_eq!(
+        names(store.search_users("C", None, 10).await.unwrap()),
+        ["carl"]
+    );
     assert_eq!(store.search_users("", None, 10).await.unwrap().len(), 4);
     assert!(
         store
