@@ -22,7 +22,10 @@ fn main() {
     let release = env("PROFILE") == "release";
     let lld_by_default = env("TARGET") == "x86_64-unknown-linux-gnu";
     let wanted = env("LATCHKEY_LINK_ORDER") != "0";
-    let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("link/startup.order");
+    // The checkout being built, read when the script runs: `env!` would keep the one
+    // it was compiled in, and a target directory shared by several checkouts (bench/
+    // and CI share theirs) then linked without the order once that one was deleted.
+    let order = Path::new(&env("CARGO_MANIFEST_DIR")).join("link/startup.order");
     if release && lld_by_default && wanted && order.exists() {
         println!(
             "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
