@@ -130,11 +130,16 @@ mod tests {
         (url, writer, dir.join("t.db-wal"))
     }
 
-    /// Write `ROWS` rows, one commit each, as a busy server does; returns the size of
+    /// The size of the log's file, in pages.
+    fn wal_pages(wal: &std::path::Path) -> u64 {
+        std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0) / PAGE
+    }
+
+    /// Write `rows` rows, one commit each, as a busy server does; returns the size of
     /// the log's file after each, in pages.
-    async fn write_steadily(writer: &Arc<Held>, wal: &std::path::Path) -> Vec<u64> {
-        let mut sizes = Vec::with_capacity(ROWS);
-        for i in 0..ROWS {
+    async fn write_rows(writer: &Arc<Held>, wal: &std::path::Path, rows: usize) -> Vec<u64> {
+        let mut sizes = Vec::with_capacity(rows);
+        for i in 0..rows {
             let mut conn = writer.get().await.unwrap();
             sqlx::query("INSERT INTO t (v) VALUES ($1)")
                 .bind(format!("{i:0>300}"))
@@ -142,7 +147,7 @@ mod tests {
                 .await
                 .unwrap();
             drop(conn);
-            sizes.push(std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0) / PAGE);
+            sizes.push(wal_pages(wal));
         }
         sizes
     }
@@ -172,7 +177,7 @@ mod tests {
         let own = start(&url, writer.clone(), limits).await.unwrap();
         // Without restarts the file holds every page written, ~3 per commit (9 000
         // here); a slow machine may delay a pass, so the bound is loose.
-        let largest = write_steadily(&writer, &wal).await.into_iter().max();
+        let largest = write_rows(&writer, &wal, ROWS).await.into_iter().max();
         assert!(
             largest < Some(ROWS as u64),
             "the log reached {largest:?} pages"
@@ -206,21 +211,6 @@ mod tests {
             truncate: 512,
         };
         let own = Held::open(&url, 1, Role::Checkpoint, 1).await.unwrap();
-        let write = |n: usize| {
-            let writer = writer.clone();
-            async move {
-                for i in 0..n {
-                    let mut conn = writer.get().await.unwrap();
-                    sqlx::query("INSERT INTO t (v) VALUES ($1)")
-                        .bind(format!("{i:0>300}"))
-                        .execute(&mut *conn)
-                        .await
-                        .unwrap();
-                }
-            }
-        };
-        let wal_pages = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) / PAGE;
-
         let readers = Held::open(&url, 1, Role::Read, 1).await.unwrap();
         let mut reader = readers.get().await.unwrap();
         reader.execute("BEGIN").await.unwrap();
@@ -228,7 +218,7 @@ mod tests {
             .fetch_one(&mut *reader)
             .await
             .unwrap();
-        write(300).await;
+        write_rows(&writer, &wal, 300).await;
         pass(
             &own,
             &writer,
@@ -239,16 +229,16 @@ mod tests {
         )
         .await
         .unwrap();
-        write(1).await;
+        write_rows(&writer, &wal, 1).await;
         assert!(
             log_pages(&own).await > 512,
             "the reader kept it from starting over"
         );
-        assert!(wal_pages() > 512);
+        assert!(wal_pages(&wal) > 512);
         reader.execute("COMMIT").await.unwrap();
         drop(reader);
         pass(&own, &writer, limits).await.unwrap();
-        assert_eq!(wal_pages(), 0, "emptied");
+        assert_eq!(wal_pages(&wal), 0, "emptied");
         assert_eq!(count(&writer).await, seen + 301);
         writer.close().await;
         readers.close().await;

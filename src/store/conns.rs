@@ -56,8 +56,8 @@ pub(crate) struct Held {
     /// Open connections not in use, the longest idle first.
     idle: Mutex<Vec<Idle>>,
     closed: AtomicBool,
-    /// Signalled whenever a connection comes back (the writer's: something may have
-    /// been written), and at close.
+    /// Signalled whenever the writer's connection comes back (something may have been
+    /// written; checkpoint.rs waits for it), and at close.
     returned: Notify,
 }
 
@@ -249,7 +249,9 @@ impl Drop for HeldConn {
         {
             self.held.idle().push(Idle::new(conn, self.in_transaction));
         }
-        self.held.returned.notify_one();
+        if self.held.role == Role::Write {
+            self.held.returned.notify_one();
+        }
     }
 }
 
