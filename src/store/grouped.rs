@@ -60,42 +60,55 @@ impl Together {
     }
 }
 
-/// One table written in groups: `INSERT INTO {name} ({columns}) VALUES …`, with
-/// the columns in the order the row type binds them (`bind` in audit.rs, grants.rs).
+/// One table written in groups: `INSERT INTO {name} ({columns}) …`, with the columns
+/// in the order the row type binds them (`bind` in audit.rs, grants.rs).
 struct Table {
     name: &'static str,
     columns: &'static str,
-    count: usize,
-    /// The INSERT for each of the style's sizes (`Placeholders::sizes`) and each
-    /// `Placeholders`, made on first use.
-    sql: [[OnceLock<String>; SLOTS]; 2],
+    /// What each column binds, in order: a padding row binds NULLs of the same types,
+    /// since PostgreSQL prepares each parameter with the type it was first given.
+    kinds: &'static [Kind],
+    /// The INSERT for each size of `SIZES` and each `Placeholders`, made on first use.
+    sql: [[OnceLock<String>; SIZES.len()]; 2],
 }
+
+/// The type a column binds.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Int,
+}
+use Kind::{Int, Text};
 
 static AUDIT: Table = Table {
     name: "audit_log",
     columns: super::audit::COLUMNS,
-    count: 9,
-    sql: [const { [const { OnceLock::new() }; SLOTS] }; 2],
+    kinds: &[Text, Int, Text, Text, Text, Text, Text, Text, Text],
+    sql: [const { [const { OnceLock::new() }; SIZES.len()] }; 2],
 };
 static ACCESS: Table = Table {
     name: "oidc_access_tokens",
     columns: "jti, client_id, user_id, family_id, code_hash, session_hash, scope, expires_at",
-    count: 8,
-    sql: [const { [const { OnceLock::new() }; SLOTS] }; 2],
+    kinds: &[Text, Text, Text, Text, Text, Text, Text, Int],
+    sql: [const { [const { OnceLock::new() }; SIZES.len()] }; 2],
 };
 static CODE: Table = Table {
     name: "oidc_codes",
     columns: "code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, \
               code_challenge_method, session_hash, auth_time, amr, expires_at",
-    count: 12,
-    sql: [const { [const { OnceLock::new() }; SLOTS] }; 2],
+    kinds: &[
+        Text, Text, Text, Text, Text, Text, Text, Text, Text, Int, Text, Int,
+    ],
+    sql: [const { [const { OnceLock::new() }; SIZES.len()] }; 2],
 };
 static REFRESH: Table = Table {
     name: "oidc_refresh_tokens",
     columns: "token_hash, family_id, client_id, user_id, scope, nonce, session_hash, auth_time, \
               amr, code_hash, created_at, expires_at",
-    count: 12,
-    sql: [const { [const { OnceLock::new() }; SLOTS] }; 2],
+    kinds: &[
+        Text, Text, Text, Text, Text, Text, Text, Int, Text, Text, Int, Int,
+    ],
+    sql: [const { [const { OnceLock::new() }; SIZES.len()] }; 2],
 };
 /// The order in which a group writes its tables.
 const TABLES: [&Table; 4] = [&CODE, &ACCESS, &REFRESH, &AUDIT];
@@ -139,41 +152,20 @@ impl Placeholders {
             Conns::Held(_) => Placeholders::InOrder,
         }
     }
+}
 
-    /// The row counts this style's INSERTs are prepared for, largest first.
-    fn sizes(self) -> &'static [usize] {
-        match self {
-            Placeholders::Numbered => &CHUNKS,
-            Placeholders::InOrder => &PADDED,
-        }
+/// The statements that insert `rows` rows of one table, as (rows, size) pairs: 64
+/// rows at a time, and the rest in one statement padded to the next size of `SIZES`,
+/// so that a group's rows of one table are one statement, and alone need no
+/// transaction. Each statement is a round trip: to SQLite's connection thread, or to
+/// the PostgreSQL server, where a transaction adds two more.
+fn plan(rows: usize) -> Vec<(usize, usize)> {
+    let mut plan = vec![(SIZES[0], SIZES[0]); rows / SIZES[0]];
+    let rest = rows % SIZES[0];
+    if rest > 0 {
+        plan.push((rest, rest.next_power_of_two()));
     }
-
-    /// The statements that insert `rows` rows of one table, as (rows, size) pairs.
-    /// PostgreSQL: exact sizes from `CHUNKS`. SQLite: 64 rows at a time, and the rest
-    /// in one statement padded to the next size of `PADDED`, so that a group's rows of
-    /// one table are one statement, and alone need no transaction: each statement is
-    /// a trip to SQLite's connection thread and back.
-    fn plan(self, rows: usize) -> Vec<(usize, usize)> {
-        match self {
-            Placeholders::Numbered => {
-                let mut rest = rows;
-                let mut plan = Vec::new();
-                for size in CHUNKS {
-                    plan.extend(std::iter::repeat_n((size, size), rest / size));
-                    rest %= size;
-                }
-                plan
-            }
-            Placeholders::InOrder => {
-                let mut plan = vec![(PADDED[0], PADDED[0]); rows / PADDED[0]];
-                let rest = rows % PADDED[0];
-                if rest > 0 {
-                    plan.push((rest, rest.next_power_of_two()));
-                }
-                plan
-            }
-        }
-    }
+    plan
 }
 
 /// The queue of work waiting for the writer task.
@@ -211,18 +203,10 @@ struct Pending {
 
 /// The most callers one transaction takes; more wait for the next.
 const MAX_BATCH: usize = 256;
-/// Rows per INSERT statement on PostgreSQL: a few fixed sizes, so that the prepared
-/// statements stay few.
-const CHUNKS: [usize; 4] = [64, 16, 4, 1];
-/// Rows per INSERT statement on SQLite, where fewer rows are padded with rows of NULLs
-/// that the statement skips (see `insert_sql`).
-const PADDED: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
-/// The most sizes a style has.
-const SLOTS: usize = if CHUNKS.len() > PADDED.len() {
-    CHUNKS.len()
-} else {
-    PADDED.len()
-};
+/// Rows per INSERT statement, largest first: fewer rows are padded with rows of NULLs
+/// that the statement skips (see `insert_sql`). A few fixed sizes keep the prepared
+/// statements few.
+const SIZES: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 impl Groups {
     /// Start the task that writes queued work through `writer`. It ends when the
@@ -321,7 +305,7 @@ async fn write_group(writer: &Conns, batch: &[Pending]) -> Result<Vec<Done>, sql
     let mut statements: Vec<(&[&Row], usize)> = Vec::new();
     for of_table in &of_tables {
         let mut rest = &of_table[..];
-        for (n, size) in style.plan(rest.len()) {
+        for (n, size) in plan(rest.len()) {
             let (chunk, tail) = rest.split_at(n);
             statements.push((chunk, size));
             rest = tail;
@@ -351,22 +335,21 @@ async fn write_group(writer: &Conns, batch: &[Pending]) -> Result<Vec<Done>, sql
     Ok(done)
 }
 
-/// The INSERT of `size` rows (one of `style.sizes()`) into `table`: `INSERT INTO
-/// {table} (…) VALUES (…), (…)` on PostgreSQL; on SQLite `INSERT INTO {table} (…)
-/// SELECT * FROM (VALUES (…), (…)) WHERE column1 IS NOT NULL`, so that rows of NULLs
-/// pad it (every table's first column is its key, never NULL).
+/// The INSERT of `size` rows (one of `SIZES`) into `table`: `INSERT INTO {table} (…)
+/// SELECT * FROM (VALUES (…), (…)) AS v WHERE column1 IS NOT NULL`, so that rows of
+/// NULLs pad it (every table's first column is its key, never NULL).
 fn insert_sql(table: &'static Table, size: usize, style: Placeholders) -> &'static str {
-    let slot = style
-        .sizes()
+    let slot = SIZES
         .iter()
         .position(|&n| n == size)
         .expect("a statement size");
     table.sql[style as usize][slot].get_or_init(|| {
+        let count = table.kinds.len();
         let values: Vec<String> = (0..size)
             .map(|r| {
-                let p: Vec<String> = (1..=table.count)
+                let p: Vec<String> = (1..=count)
                     .map(|c| match style {
-                        Placeholders::Numbered => format!("${}", r * table.count + c),
+                        Placeholders::Numbered => format!("${}", r * count + c),
                         Placeholders::InOrder => "?".to_string(),
                     })
                     .collect();
@@ -374,13 +357,10 @@ fn insert_sql(table: &'static Table, size: usize, style: Placeholders) -> &'stat
             })
             .collect();
         let (name, columns, values) = (table.name, table.columns, values.join(", "));
-        match style {
-            Placeholders::Numbered => format!("INSERT INTO {name} ({columns}) VALUES {values}"),
-            Placeholders::InOrder => format!(
-                "INSERT INTO {name} ({columns}) SELECT * FROM (VALUES {values}) \
-                 WHERE column1 IS NOT NULL"
-            ),
-        }
+        format!(
+            "INSERT INTO {name} ({columns}) SELECT * FROM (VALUES {values}) AS v \
+             WHERE column1 IS NOT NULL"
+        )
     })
 }
 
@@ -399,8 +379,13 @@ async fn insert_chunk(
     for row in rows {
         query = row.bind(query);
     }
-    for _ in rows.len() * table.count..size * table.count {
-        query = query.bind(None::<String>);
+    for _ in rows.len()..size {
+        for kind in table.kinds {
+            query = match kind {
+                Text => query.bind(None::<String>),
+                Int => query.bind(None::<i64>),
+            };
+        }
     }
     query.execute(&mut *conn).await?;
     Ok(())
@@ -408,22 +393,28 @@ async fn insert_chunk(
 
 #[cfg(test)]
 mod tests {
-    use super::Placeholders;
+    use super::{TABLES, plan};
 
     #[test]
-    fn each_style_plans_its_statement_sizes() {
-        // SQLite: one statement for up to 64 rows, padded to a power of two.
-        assert_eq!(Placeholders::InOrder.plan(0), []);
-        assert_eq!(Placeholders::InOrder.plan(1), [(1, 1)]);
-        assert_eq!(Placeholders::InOrder.plan(3), [(3, 4)]);
-        assert_eq!(Placeholders::InOrder.plan(33), [(33, 64)]);
-        assert_eq!(Placeholders::InOrder.plan(64), [(64, 64)]);
-        assert_eq!(Placeholders::InOrder.plan(100), [(64, 64), (36, 64)]);
-        // PostgreSQL: exact sizes.
-        assert_eq!(Placeholders::Numbered.plan(3), [(1, 1), (1, 1), (1, 1)]);
-        assert_eq!(
-            Placeholders::Numbered.plan(85),
-            [(64, 64), (16, 16), (4, 4), (1, 1)]
-        );
+    fn each_table_knows_the_type_of_each_column() {
+        for table in TABLES {
+            assert_eq!(
+                table.columns.split(',').count(),
+                table.kinds.len(),
+                "{}",
+                table.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_table_takes_one_statement_per_64_rows() {
+        // One statement for up to 64 rows, padded to a power of two.
+        assert_eq!(plan(0), []);
+        assert_eq!(plan(1), [(1, 1)]);
+        assert_eq!(plan(3), [(3, 4)]);
+        assert_eq!(plan(33), [(33, 64)]);
+        assert_eq!(plan(64), [(64, 64)]);
+        assert_eq!(plan(100), [(64, 64), (36, 64)]);
     }
 }

@@ -529,9 +529,11 @@ async fn many_writers_at_once(store: &Store) {
     assert_eq!(replays, 20, "the other uses of many-0 are replays");
 }
 
-/// However many rows of one table a group holds, each is written: SQLite's INSERTs
-/// come in sizes that are powers of two, padded with rows of NULLs that the statement
-/// skips (store/grouped.rs); one that arrived would break the table's NOT NULLs.
+/// However many rows of one table a group holds, each is written: the INSERTs come in
+/// sizes that are powers of two, padded with rows of NULLs that the statement skips
+/// (store/grouped.rs); one that arrived would break the table's NOT NULLs. The
+/// statement of 64 rows is used with 1, 0 and 28 rows of padding: on PostgreSQL each
+/// parameter keeps the type it was prepared with.
 async fn groups_of_every_size_write_each_row_once(store: &Store) {
     let user = store.create_user(&alice()).await.unwrap();
     let (client, _) = register(store, spec()).await.unwrap();
