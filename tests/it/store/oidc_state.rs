@@ -2,7 +2,7 @@
 
 use latchkey::oidc::registration::{ClientSpec, register, rotate_secret, spec_of, update};
 use latchkey::store::{
-    AccessRecord, AuditFilter, CodeGrant, NewAuditRecord, Redemption, RefreshGrant, Store,
+    AccessRecord, AuditFilter, Backend, CodeGrant, NewAuditRecord, Redemption, RefreshGrant, Store,
     StoreError, Together, now,
 };
 
@@ -569,7 +569,48 @@ async fn groups_of_every_size_write_each_row_once(store: &Store) {
     }
 }
 
+/// A replayed code finds the refresh families it led to through an index, not a scan
+/// of every refresh token (migration 0014): anyone holding a used code can replay it.
+async fn a_replayed_code_finds_its_families_by_index(store: &Store) {
+    use sqlx::Row;
+    let lookup = "SELECT family_id FROM oidc_refresh_tokens WHERE code_hash = 'replayed'";
+    let mut tx = store.begin().await.unwrap();
+    let plan: Vec<String> = match store.backend() {
+        Backend::Sqlite => {
+            let explain = format!("EXPLAIN QUERY PLAN {lookup}");
+            sqlx::query(sqlx::AssertSqlSafe(explain))
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get("detail"))
+                .collect()
+        }
+        Backend::Postgres => {
+            // On a table this small a scan is cheaper: ask for the plan without one.
+            sqlx::query("SET LOCAL enable_seqscan = off")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            let explain = format!("EXPLAIN {lookup}");
+            sqlx::query(sqlx::AssertSqlSafe(explain))
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect()
+        }
+    };
+    tx.rollback().await.unwrap();
+    assert!(
+        plan.iter().any(|line| line.contains("oidc_refresh_code")),
+        "{plan:?}"
+    );
+}
+
 on_both_backends!(
+    a_replayed_code_finds_its_families_by_index,
     clients_and_consents,
     codes_families_and_access_tokens,
     clients_are_updated_whole,
