@@ -531,25 +531,43 @@ async fn many_writers_at_once(store: &Store) {
 
 /// However many rows of one table a group holds, each is written: the INSERTs come in
 /// sizes that are powers of two, padded with rows of NULLs that the statement skips
-/// (store/grouped.rs); one that arrived would break the table's NOT NULLs. The
-/// statement of 64 rows is used with 1, 0 and 28 rows of padding: on PostgreSQL each
-/// parameter keeps the type it was prepared with.
+/// (store/grouped.rs); one that arrived would break the table's NOT NULLs. Each
+/// table's statement of 64 rows is used with 1, 0 and 28 rows of padding: on
+/// PostgreSQL each parameter keeps the type it was prepared with, so a padding NULL of
+/// another type than the column's values fails the next group.
 async fn groups_of_every_size_write_each_row_once(store: &Store) {
     let user = store.create_user(&alice()).await.unwrap();
     let (client, _) = register(store, spec()).await.unwrap();
     for n in [1, 2, 3, 5, 31, 63, 64, 65, 100] {
         let mut rows = Together::new();
         for i in 0..n {
-            rows = rows.access(AccessRecord {
-                jti: format!("size-{n}-{i}"),
-                client_id: client.id.clone(),
-                user_id: Some(user.id.clone()),
-                family_id: None,
-                code_hash: None,
-                session_hash: None,
-                scope: format!("scope-{i}"),
-                expires_at: now() + 600,
-            });
+            rows = rows
+                .access(AccessRecord {
+                    jti: format!("size-{n}-{i}"),
+                    client_id: client.id.clone(),
+                    user_id: Some(user.id.clone()),
+                    family_id: None,
+                    code_hash: None,
+                    session_hash: None,
+                    scope: format!("scope-{i}"),
+                    expires_at: now() + 600,
+                })
+                .code(fresh_code(&format!("code-{n}-{i}"), &client.id, &user.id))
+                .refresh(RefreshGrant {
+                    token_hash: format!("refresh-{n}-{i}"),
+                    family_id: format!("family-{n}-{i}"),
+                    client_id: client.id.clone(),
+                    user_id: user.id.clone(),
+                    scope: "openid offline_access".into(),
+                    nonce: None,
+                    session_hash: "sess".into(),
+                    auth_time: 5,
+                    amr: vec!["hwk".into()],
+                    code_hash: Some(format!("code-{n}-{i}")),
+                    expires_at: now() + 600,
+                    rotated_at: None,
+                    revoked_at: None,
+                });
         }
         let event = NewAuditRecord {
             event: format!("test.size.{n}"),
@@ -557,13 +575,27 @@ async fn groups_of_every_size_write_each_row_once(store: &Store) {
         };
         store.insert_audit_with(rows, &event).await.unwrap();
         for i in 0..n {
+            let row = format!("row {i} of a group of {n}");
             assert_eq!(
                 store
                     .access_record_revoked(&format!("size-{n}-{i}"))
                     .await
                     .unwrap(),
                 Some(false),
-                "row {i} of a group of {n}"
+                "{row}"
+            );
+            let refresh = store
+                .refresh_by_hash(&format!("refresh-{n}-{i}"))
+                .await
+                .unwrap()
+                .expect(&row);
+            assert_eq!(refresh.code_hash, Some(format!("code-{n}-{i}")), "{row}");
+            assert!(
+                matches!(
+                    store.redeem_code(&format!("code-{n}-{i}")).await.unwrap(),
+                    Redemption::Redeemed(_)
+                ),
+                "{row}"
             );
         }
     }
