@@ -67,6 +67,11 @@ struct Table {
     columns: &'static str,
     /// What each column binds, in order: a padding row binds NULLs of the same types,
     /// since PostgreSQL prepares each parameter with the type it was first given.
+    /// A wrong type here fails every padded group on PostgreSQL. Its callers are then
+    /// retried one by one, so a request fails only when its own rows need padding
+    /// (codes, access records and refresh tokens: the size test in
+    /// tests/it/store/oidc_state.rs); for audit rows, one per caller, it would only
+    /// cost speed.
     kinds: &'static [Kind],
     /// The INSERT for each size of `SIZES` and each `Placeholders`, made on first use.
     sql: [[OnceLock<String>; SIZES.len()]; 2],
