@@ -147,21 +147,7 @@ async fn codes_families_and_access_tokens(store: &Store) {
         store.redeem_code("code-1").await.unwrap(),
         Redemption::Redeemed(Box::new(code.clone()))
     );
-    let family = RefreshGrant {
-        token_hash: "r1".into(),
-        family_id: "fam".into(),
-        client_id: client.id.clone(),
-        user_id: user.id.clone(),
-        scope: "openid offline_access".into(),
-        nonce: None,
-        session_hash: "sess".into(),
-        auth_time: 5,
-        amr: vec!["hwk".into()],
-        code_hash: Some("code-1".into()),
-        expires_at: now() + 600,
-        rotated_at: None,
-        revoked_at: None,
-    };
+    let family = fresh_refresh("r1", "fam", &client.id, &user.id, "code-1");
     store.insert_refresh(family.clone()).await.unwrap();
     let access = AccessRecord {
         jti: "jti-1".into(),
@@ -388,6 +374,31 @@ fn fresh_code(hash: &str, client_id: &str, user_id: &str) -> CodeGrant {
     }
 }
 
+/// The first refresh token of a family, issued for `code_hash`.
+fn fresh_refresh(
+    token_hash: &str,
+    family_id: &str,
+    client_id: &str,
+    user_id: &str,
+    code_hash: &str,
+) -> RefreshGrant {
+    RefreshGrant {
+        token_hash: token_hash.into(),
+        family_id: family_id.into(),
+        client_id: client_id.into(),
+        user_id: user_id.into(),
+        scope: "openid offline_access".into(),
+        nonce: None,
+        session_hash: "sess".into(),
+        auth_time: 5,
+        amr: vec!["hwk".into()],
+        code_hash: Some(code_hash.into()),
+        expires_at: now() + 600,
+        rotated_at: None,
+        revoked_at: None,
+    }
+}
+
 /// Codes, access-token records, audit rows and codes being used, written at the same
 /// moment, go to the database together (store/grouped.rs); a row that cannot be
 /// written (a code hash already taken) fails alone, or with the rows its caller handed
@@ -553,21 +564,13 @@ async fn groups_of_every_size_write_each_row_once(store: &Store) {
                     expires_at: now() + 600,
                 })
                 .code(fresh_code(&format!("code-{n}-{i}"), &client.id, &user.id))
-                .refresh(RefreshGrant {
-                    token_hash: format!("refresh-{n}-{i}"),
-                    family_id: format!("family-{n}-{i}"),
-                    client_id: client.id.clone(),
-                    user_id: user.id.clone(),
-                    scope: "openid offline_access".into(),
-                    nonce: None,
-                    session_hash: "sess".into(),
-                    auth_time: 5,
-                    amr: vec!["hwk".into()],
-                    code_hash: Some(format!("code-{n}-{i}")),
-                    expires_at: now() + 600,
-                    rotated_at: None,
-                    revoked_at: None,
-                });
+                .refresh(fresh_refresh(
+                    &format!("refresh-{n}-{i}"),
+                    &format!("family-{n}-{i}"),
+                    &client.id,
+                    &user.id,
+                    &format!("code-{n}-{i}"),
+                ));
         }
         let event = NewAuditRecord {
             event: format!("test.size.{n}"),
@@ -607,33 +610,24 @@ async fn a_replayed_code_finds_its_families_by_index(store: &Store) {
     use sqlx::Row;
     let lookup = "SELECT family_id FROM oidc_refresh_tokens WHERE code_hash = 'replayed'";
     let mut tx = store.begin().await.unwrap();
-    let plan: Vec<String> = match store.backend() {
-        Backend::Sqlite => {
-            let explain = format!("EXPLAIN QUERY PLAN {lookup}");
-            sqlx::query(sqlx::AssertSqlSafe(explain))
-                .fetch_all(&mut *tx)
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.get("detail"))
-                .collect()
-        }
+    let (explain, column) = match store.backend() {
+        Backend::Sqlite => ("EXPLAIN QUERY PLAN", "detail"),
         Backend::Postgres => {
             // On a table this small a scan is cheaper: ask for the plan without one.
             sqlx::query("SET LOCAL enable_seqscan = off")
                 .execute(&mut *tx)
                 .await
                 .unwrap();
-            let explain = format!("EXPLAIN {lookup}");
-            sqlx::query(sqlx::AssertSqlSafe(explain))
-                .fetch_all(&mut *tx)
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.get(0))
-                .collect()
+            ("EXPLAIN", "QUERY PLAN")
         }
     };
+    let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("{explain} {lookup}")))
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(column))
+        .collect();
     tx.rollback().await.unwrap();
     assert!(
         plan.iter().any(|line| line.contains("oidc_refresh_code")),
