@@ -153,6 +153,15 @@ on_both_backends!(
     update_disable_delete,
 );
 
+/// A search: prefix, after, page size, the usernames it finds, and why.
+type SearchCase = (
+    &'static str,
+    Option<&'static str>,
+    i64,
+    &'static [&'static str],
+    &'static str,
+);
+
 async fn search_by_prefix_with_pages(store: &Store) {
     for (u, first, last) in [
         ("ann", "Ann", "Zed"),
@@ -169,60 +178,46 @@ async fn search_by_prefix_with_pages(store: &Store) {
         };
         store.create_user(&new.validate().unwrap()).await.unwrap();
     }
-    let names = |users: Vec<latchkey::domain::user::User>| {
-        users.into_iter().map(|u| u.username).collect::<Vec<_>>()
-    };
-    assert_eq!(
-        names(store.search_users("ANN", None, 10).await.unwrap()),
-        ["ann", "annie", "bob"],
-        "username or last name"
-    );
-    assert_eq!(
-        names(store.search_users("ann", None, 2).await.unwrap()),
-        ["ann", "annie"]
-    );
-    assert_eq!(
-        names(store.search_users("ann", Some("annie"), 2).await.unwrap()),
-        ["bob"]
-    );
-    // "ann" matches in four columns of one row, "annie" in four of another: pages of
-    // one must still step through distinct users.
-    assert_eq!(
-        names(store.search_users("ann", None, 1).await.unwrap()),
-        ["ann"]
-    );
-    assert_eq!(
-        names(store.search_users("ann", Some("ann"), 1).await.unwrap()),
-        ["annie"]
-    );
-    assert_eq!(
-        names(store.search_users("carl@", None, 10).await.unwrap()),
-        ["carl"],
-        "email"
-    );
-    // Longer than the three characters PostgreSQL's indexes lead with: the rest of
-    // the prefix still counts.
-    assert_eq!(
-        names(store.search_users("Annex", None, 10).await.unwrap()),
-        ["bob"]
-    );
-    assert_eq!(
-        names(store.search_users("anni", None, 10).await.unwrap()),
-        ["annie"]
-    );
-    // Shorter than three: a range of those heads, with pages too.
-    assert_eq!(
-        names(store.search_users("an", None, 2).await.unwrap()),
-        ["ann", "annie"]
-    );
-    assert_eq!(
-        names(store.search_users("an", Some("annie"), 2).await.unwrap()),
-        ["bob"]
-    );
-    assert_eq!(
-        names(store.search_users("C", None, 10).await.unwrap()),
-        ["carl"]
-    );
+    let cases: [SearchCase; 11] = [
+        (
+            "ANN",
+            None,
+            10,
+            &["ann", "annie", "bob"],
+            "username or last name",
+        ),
+        ("ann", None, 2, &["ann", "annie"], "a first page"),
+        ("ann", Some("annie"), 2, &["bob"], "the next page"),
+        // "ann" matches in four columns of one row, "annie" in four of another: pages
+        // of one must still step through distinct users.
+        ("ann", None, 1, &["ann"], "pages of one"),
+        ("ann", Some("ann"), 1, &["annie"], "pages of one"),
+        ("carl@", None, 10, &["carl"], "email"),
+        // Longer than the three characters PostgreSQL's indexes lead with: the rest of
+        // the prefix still counts.
+        ("Annex", None, 10, &["bob"], "longer than a head"),
+        ("anni", None, 10, &["annie"], "longer than a head"),
+        // Shorter than three: a range of those heads, with pages too.
+        ("an", None, 2, &["ann", "annie"], "shorter than a head"),
+        (
+            "an",
+            Some("annie"),
+            2,
+            &["bob"],
+            "shorter than a head, next page",
+        ),
+        ("C", None, 10, &["carl"], "one character"),
+    ];
+    for (prefix, after, limit, expected, why) in cases {
+        let found: Vec<String> = store
+            .search_users(prefix, after, limit)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.username)
+            .collect();
+        assert_eq!(found, expected, "{why}: {prefix:?} after {after:?}");
+    }
     assert_eq!(store.search_users("", None, 10).await.unwrap().len(), 4);
     assert!(
         store
