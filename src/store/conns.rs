@@ -172,7 +172,7 @@ impl Held {
             conn: Some(conn),
             in_transaction: false,
             held: self.clone(),
-            _permit: permit,
+            permit: Some(permit),
         })
     }
 
@@ -217,7 +217,8 @@ pub(crate) struct HeldConn {
     /// A transaction was begun and not yet committed or rolled back.
     in_transaction: bool,
     held: Arc<Held>,
-    _permit: OwnedSemaphorePermit,
+    /// Given back when the connection is (see `Drop`).
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl HeldConn {
@@ -244,13 +245,43 @@ impl DerefMut for HeldConn {
 
 impl Drop for HeldConn {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take()
-            && !self.held.closed.load(Ordering::Acquire)
-        {
-            self.held.idle().push(Idle::new(conn, self.in_transaction));
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if self.held.closed.load(Ordering::Acquire) {
+            return;
         }
-        if self.held.role == Role::Write {
-            self.held.returned.notify_one();
+        if !self.in_transaction {
+            self.held.idle().push(Idle::new(conn, false));
+            if self.held.role == Role::Write {
+                self.held.returned.notify_one();
+            }
+            return;
+        }
+        // A transaction dropped unfinished (an early return on an error path). Parked
+        // as it is, it would keep SQLite's write lock until the next use, and every
+        // other process's writes (the CLI's) would fail with "database is locked":
+        // roll it back now, holding the permit until then, so nobody in this process
+        // gets the connection half-way either.
+        let held = self.held.clone();
+        let permit = self.permit.take();
+        let roll_back = async move {
+            let mut conn = conn;
+            let clean = conn.execute("ROLLBACK").await.is_ok();
+            if !held.closed.load(Ordering::Acquire) {
+                held.idle().push(Idle::new(conn, !clean));
+            }
+            drop(permit);
+            if held.role == Role::Write {
+                held.returned.notify_one();
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(roll_back);
+            }
+            // No runtime (a test's teardown): closing the connection rolls back too.
+            Err(_) => drop(roll_back),
         }
     }
 }
