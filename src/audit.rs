@@ -21,6 +21,52 @@ impl Origin {
     }
 }
 
+/// The most bytes of JSON details one audit row keeps.
+pub const DETAILS_MAX: usize = 8 * 1024;
+/// Strings in the details of an oversized row are cut to this many characters.
+const STRING_MAX: usize = 256;
+
+/// `details`, cut down when it would make a row larger than `DETAILS_MAX`: long
+/// strings are shortened (marked with `…`), and what is still too large is replaced by
+/// its size. Nothing that reaches the audit log can make one row large.
+pub fn bounded(details: serde_json::Value) -> serde_json::Value {
+    let size = details.to_string().len();
+    if size <= DETAILS_MAX {
+        return details;
+    }
+    fn shorten(v: serde_json::Value, depth: usize) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::String(s) if s.chars().count() > STRING_MAX => {
+                let mut cut: String = s.chars().take(STRING_MAX).collect();
+                cut.push('…');
+                Value::String(cut)
+            }
+            Value::Array(items) if depth < 4 => Value::Array(
+                items
+                    .into_iter()
+                    .take(32)
+                    .map(|i| shorten(i, depth + 1))
+                    .collect(),
+            ),
+            Value::Object(map) if depth < 4 => Value::Object(
+                map.into_iter()
+                    .take(32)
+                    .map(|(k, v)| (k.chars().take(64).collect(), shorten(v, depth + 1)))
+                    .collect(),
+            ),
+            Value::Array(_) | Value::Object(_) => Value::String("…".into()),
+            other => other,
+        }
+    }
+    let short = shorten(details, 0);
+    if short.to_string().len() <= DETAILS_MAX {
+        short
+    } else {
+        serde_json::json!({"truncated": true, "bytes": size})
+    }
+}
+
 /// Record `event` about `subject` with `details`, then log it.
 pub async fn record(
     store: &Store,
@@ -42,6 +88,7 @@ pub async fn record_with(
     subject: Option<&str>,
     details: serde_json::Value,
 ) -> Result<AuditRecord, StoreError> {
+    let details = bounded(details);
     let stored = store
         .insert_audit_with(
             rows,
@@ -50,7 +97,11 @@ pub async fn record_with(
                 actor_id: origin.actor_id.clone(),
                 subject: subject.map(str::to_string),
                 ip: origin.ip.clone(),
-                user_agent: origin.user_agent.clone(),
+                // A User-Agent is whatever the client sends: keep a useful prefix.
+                user_agent: origin
+                    .user_agent
+                    .as_ref()
+                    .map(|ua| ua.chars().take(512).collect()),
                 details,
             },
         )
@@ -67,4 +118,25 @@ pub async fn record_with(
         "audit"
     );
     Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn small_details_are_kept_and_large_ones_cut() {
+        let small = json!({"method": "password", "login": "bob"});
+        assert_eq!(bounded(small.clone()), small);
+        let big = bounded(json!({"login": "A".repeat(1_500_000), "reason": "bad_password"}));
+        assert!(big.to_string().len() <= DETAILS_MAX);
+        assert_eq!(big["reason"], "bad_password");
+        assert!(big["login"].as_str().unwrap().ends_with('…'));
+        let many: serde_json::Map<String, serde_json::Value> =
+            (0..5000).map(|i| (format!("k{i}"), json!(i))).collect();
+        let cut = bounded(serde_json::Value::Object(many));
+        assert!(cut.to_string().len() <= DETAILS_MAX);
+    }
 }
