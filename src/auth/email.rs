@@ -104,6 +104,24 @@ pub async fn sign_up(
     Ok(Ok(user))
 }
 
+/// Someone tried to sign up with `address`, which an account has: tell its owner.
+pub async fn notify_account_exists(mail: &Mail, address: &str) -> Result<(), AuthError> {
+    let owner = mail.store.user_by_login(address).await?.filter(|u| {
+        u.email
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case(address))
+    });
+    let Some(owner) = owner else {
+        return Ok(());
+    };
+    let prepared = notices::account_exists(mail, &owner, address)
+        .await
+        .map_err(internal)?;
+    let tx = mail.store.begin().await?;
+    commit_with(mail, tx, prepared.as_slice()).await?;
+    Ok(())
+}
+
 /// Apply a profile change. When the address changes, it is verified again (unless the
 /// change says otherwise or addresses count as verified), the new address gets the link
 /// and the old one a notice.
@@ -162,11 +180,11 @@ pub async fn resend_verification(
     let Some(address) = user.email.as_deref().filter(|_| !user.email_verified) else {
         return Ok(false);
     };
+    // Every resend counts, sent or not: it is never given back.
     let attempt = throttle::Attempt::new("verify_resend", Some(&user.id), ip);
-    if let Some(wait) = attempt.locked_for(&mail.store, now()).await? {
-        return Err(AuthError::RateLimited(wait));
+    if let Err(refusal) = attempt.begin(&mail.store, now()).await? {
+        return Err(AuthError::RateLimited(refusal.wait));
     }
-    attempt.record_failure(&mail.store, now()).await?;
     let Some(prepared) = notices::verification(mail, user, address)
         .await
         .map_err(internal)?

@@ -5,7 +5,10 @@
 
 use serde_json::json;
 
-use super::{AuthError, Client, throttle};
+use super::{
+    Auth, AuthError, Client, account_ref, begin_attempt, check_login_length, recorded_login,
+    throttle,
+};
 use crate::audit::{self, Origin};
 use crate::crypto::{hash_secret, random_token, secrets::random_bytes};
 use crate::domain::user::User;
@@ -126,21 +129,25 @@ pub async fn send_requested(
 ) -> Result<(), AuthError> {
     let store = &mail.store;
     let address = address.trim();
-    let attempt = throttle::Attempt::new("email_code_request", Some(address), client.ip);
-    if let Some(wait) = attempt.locked_for(store, now()).await? {
-        audit::record(
-            store,
-            "auth.rate_limited",
-            &client.origin(None),
-            None,
-            json!({"method": "email_code_request", "login": address, "retry_after": wait}),
-        )
-        .await?;
-        return Err(AuthError::RateLimited(wait));
-    }
-    // Every request counts against the address and the network, sent or not.
-    attempt.record_failure(store, now()).await?;
-    let user = store.user_by_login(address).await?.filter(|u| {
+    check_login_length(address)?;
+    let found = store.user_by_login(address).await?;
+    // Every request counts against the account (or the address typed) and the
+    // network, sent or not: it is never given back.
+    let attempt = throttle::Attempt::new(
+        "email_code_request",
+        Some(&account_ref(found.as_ref(), address)),
+        client.ip,
+    );
+    begin_attempt(
+        store,
+        &mail.encryption,
+        &attempt,
+        client,
+        address,
+        "email_code_request",
+    )
+    .await?;
+    let user = found.filter(|u| {
         !u.disabled
             && u.email
                 .as_deref()
@@ -152,7 +159,7 @@ pub async fn send_requested(
             "auth.login_code.not_sent",
             &client.origin(None),
             None,
-            json!({"login": address, "reason": "no_such_address"}),
+            json!({"login": recorded_login(&mail.encryption, address), "reason": "no_such_address"}),
         )
         .await?;
         return Ok(());
@@ -205,18 +212,27 @@ pub async fn send_requested(
 }
 
 /// Use a typed code: from the browser that asked for it, or for the account named
-/// (a code an admin sent). Failures are throttled like passwords.
+/// (a code an admin sent). Every try is counted before it is checked, like passwords.
 pub async fn redeem(
-    store: &Store,
+    auth: &Auth,
     code: &str,
     browser_secret: Option<&str>,
     login: Option<&str>,
     client: &Client,
 ) -> Result<User, AuthError> {
-    let attempt = throttle::Attempt::new("email_code", login, client.ip);
-    if let Some(wait) = attempt.locked_for(store, now()).await? {
-        return Err(AuthError::RateLimited(wait));
+    let store = &auth.store;
+    let login = login.map(str::trim).filter(|l| !l.is_empty());
+    if let Some(login) = login {
+        check_login_length(login)?;
     }
+    let named = match login {
+        Some(login) => store.user_by_login(login).await?,
+        None => None,
+    };
+    let account = login.map(|l| account_ref(named.as_ref(), l));
+    let attempt = throttle::Attempt::new("email_code", account.as_deref(), client.ip);
+    let tried = login.unwrap_or_default();
+    begin_attempt(store, &auth.keys, &attempt, client, tried, "email_code").await?;
     let short = hash_short(code);
     let mut user_id = None;
     if let Some(secret) = browser_secret {
@@ -225,8 +241,7 @@ pub async fn redeem(
             .await?;
     }
     if user_id.is_none()
-        && let Some(login) = login.filter(|l| !l.trim().is_empty())
-        && let Some(user) = store.user_by_login(login).await?
+        && let Some(user) = &named
     {
         user_id = store
             .redeem_short_code(&short, CodeBinding::User(&user.id))
@@ -238,17 +253,16 @@ pub async fn redeem(
     };
     match user {
         Some(u) => {
-            attempt.record_success(store).await?;
+            attempt.succeeded(store).await?;
             Ok(u)
         }
         None => {
-            attempt.record_failure(store, now()).await?;
             audit::record(
                 store,
                 "auth.login.failed",
                 &client.origin(None),
                 None,
-                json!({"method": "email_code", "reason": "bad_code", "login": login.unwrap_or_default()}),
+                json!({"method": "email_code", "reason": "bad_code", "login": recorded_login(&auth.keys, tried)}),
             )
             .await?;
             Err(AuthError::InvalidCredentials("bad_code"))

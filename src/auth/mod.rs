@@ -121,51 +121,36 @@ impl Auth {
         self.settings.get().session_idle_timeout
     }
 
-    /// Record a failed attempt: throttle counters, audit row and log line.
+    /// Record a failed attempt: an audit row and a log line (the throttle counted it
+    /// when it began). `tried` is what was typed, recorded as `recorded_login` says.
     async fn fail(
         &self,
-        attempt: &throttle::Attempt,
         client: &Client,
         user: Option<&User>,
         tried: &str,
         method: &str,
         reason: &'static str,
     ) -> AuthError {
-        let t = now();
-        if let Err(e) = attempt.record_failure(&self.store, t).await {
-            return e.into();
-        }
         let _ = audit::record(
             &self.store,
             "auth.login.failed",
             &client.origin(user.map(|u| u.id.as_str())),
             user.map(|u| u.id.as_str()),
-            json!({"method": method, "reason": reason, "login": tried}),
+            json!({"method": method, "reason": reason, "login": recorded_login(&self.keys, tried)}),
         )
         .await;
         AuthError::InvalidCredentials(reason)
     }
 
-    /// Refuse early when the attempt is locked out, auditing it.
-    async fn check_throttle(
+    /// Count an attempt before its work; refused while locked (audited, aggregated).
+    async fn begin_attempt(
         &self,
         attempt: &throttle::Attempt,
         client: &Client,
         tried: &str,
         method: &str,
     ) -> Result<(), AuthError> {
-        if let Some(wait) = attempt.locked_for(&self.store, now()).await? {
-            audit::record(
-                &self.store,
-                "auth.rate_limited",
-                &client.origin(None),
-                None,
-                json!({"method": method, "login": tried, "retry_after": wait}),
-            )
-            .await?;
-            return Err(AuthError::RateLimited(wait));
-        }
-        Ok(())
+        begin_attempt(&self.store, &self.keys, attempt, client, tried, method).await
     }
 
     /// Check a username-or-email and password. Unknown accounts, accounts without a
@@ -183,56 +168,55 @@ impl Auth {
                 "Password sign-in is turned off. Use a passkey.".into(),
             ));
         }
-        let attempt = throttle::Attempt::new("password", Some(login), client.ip);
-        self.check_throttle(&attempt, client, login, "password")
-            .await?;
+        let login = login.trim();
+        check_login_length(login)?;
         let user = self.store.user_by_login(login).await?;
+        let attempt = throttle::Attempt::new(
+            "password",
+            Some(&account_ref(user.as_ref(), login)),
+            client.ip,
+        );
+        self.begin_attempt(&attempt, client, login, "password")
+            .await?;
         let hash = match &user {
             Some(u) => self.store.user_credentials(&u.id).await?.password_hash,
             None => None,
         };
-        let correct = self
+        let correct = match self
             .passwords
             .verify(password.to_string(), hash.clone())
-            .await;
+            .await
+        {
+            Ok(correct) => correct,
+            Err(password::Busy) => {
+                attempt.abandoned(&self.store).await?;
+                return Err(AuthError::RateLimited(BUSY_WAIT));
+            }
+        };
         let user = match user {
             None => {
                 return Err(self
-                    .fail(&attempt, client, None, login, "password", "unknown_user")
+                    .fail(client, None, login, "password", "unknown_user")
                     .await);
             }
-            Some(_) if hash.is_none() => {
+            Some(u) if hash.is_none() => {
                 return Err(self
-                    .fail(
-                        &attempt,
-                        client,
-                        user.as_ref(),
-                        login,
-                        "password",
-                        "no_password",
-                    )
+                    .fail(client, Some(&u), login, "password", "no_password")
                     .await);
             }
             Some(u) if !correct => {
                 return Err(self
-                    .fail(
-                        &attempt,
-                        client,
-                        Some(&u),
-                        login,
-                        "password",
-                        "bad_password",
-                    )
+                    .fail(client, Some(&u), login, "password", "bad_password")
                     .await);
             }
             Some(u) if u.disabled => {
                 return Err(self
-                    .fail(&attempt, client, Some(&u), login, "password", "disabled")
+                    .fail(client, Some(&u), login, "password", "disabled")
                     .await);
             }
             Some(u) => u,
         };
-        attempt.record_success(&self.store).await?;
+        attempt.succeeded(&self.store).await?;
         let has_totp = self
             .store
             .user_credentials(&user.id)
@@ -245,7 +229,6 @@ impl Auth {
         if !has_totp {
             return Err(self
                 .fail(
-                    &attempt,
                     client,
                     Some(&user),
                     login,
@@ -267,6 +250,41 @@ impl Auth {
         Ok(PasswordOutcome::NeedsSecondFactor {
             pending_token: token.expose().to_string(),
         })
+    }
+
+    /// The signed-in user's current password, checked as a sign-in is (the same
+    /// throttle and audit), before a change that needs it.
+    pub async fn confirm_password(
+        &self,
+        user: &User,
+        password: &str,
+        client: &Client,
+    ) -> Result<(), AuthError> {
+        let attempt =
+            throttle::Attempt::new("password", Some(&account_ref(Some(user), "")), client.ip);
+        self.begin_attempt(&attempt, client, &user.username, "current_password")
+            .await?;
+        let hash = self.store.user_credentials(&user.id).await?.password_hash;
+        let real = hash.is_some();
+        match self.passwords.verify(password.to_string(), hash).await {
+            Ok(true) if real => {
+                attempt.succeeded(&self.store).await?;
+                Ok(())
+            }
+            Ok(_) => Err(self
+                .fail(
+                    client,
+                    Some(user),
+                    &user.username,
+                    "current_password",
+                    "bad_password",
+                )
+                .await),
+            Err(password::Busy) => {
+                attempt.abandoned(&self.store).await?;
+                Err(AuthError::RateLimited(BUSY_WAIT))
+            }
+        }
     }
 
     /// The user and next path of a pending second factor.
@@ -295,8 +313,12 @@ impl Auth {
         code: &str,
         client: &Client,
     ) -> Result<AuthMethod, AuthError> {
-        let attempt = throttle::Attempt::new("second_factor", Some(&user.username), client.ip);
-        self.check_throttle(&attempt, client, &user.username, "second_factor")
+        let attempt = throttle::Attempt::new(
+            "second_factor",
+            Some(&account_ref(Some(user), "")),
+            client.ip,
+        );
+        self.begin_attempt(&attempt, client, &user.username, "second_factor")
             .await?;
         let method = if totp::is_recovery_code(code) {
             if self
@@ -325,12 +347,11 @@ impl Auth {
         };
         match method {
             Some(m) => {
-                attempt.record_success(&self.store).await?;
+                attempt.succeeded(&self.store).await?;
                 Ok(m)
             }
             None => Err(self
                 .fail(
-                    &attempt,
                     client,
                     Some(user),
                     &user.username,
@@ -408,6 +429,19 @@ impl Auth {
         })
     }
 
+    /// Start a passkey sign-in: the ceremony row it writes is counted per network.
+    pub async fn start_passkey_login(
+        &self,
+        uv: crate::config::UserVerification,
+        client: &Client,
+    ) -> Result<(String, serde_json::Value), AuthError> {
+        let attempt = throttle::Attempt::ceremony_start(client.ip);
+        if let Err(refusal) = attempt.begin(&self.store, now()).await? {
+            return Err(AuthError::RateLimited(refusal.wait));
+        }
+        self.passkeys.start_authentication(&self.store, uv).await
+    }
+
     /// A sign-in with a passkey assertion (the ceremony started by `start_authentication`).
     pub async fn passkey_login(
         &self,
@@ -416,7 +450,7 @@ impl Auth {
         client: &Client,
     ) -> Result<User, AuthError> {
         let attempt = throttle::Attempt::new("passkey", None, client.ip);
-        self.check_throttle(&attempt, client, "", "passkey").await?;
+        self.begin_attempt(&attempt, client, "", "passkey").await?;
         let passkey = match self
             .passkeys
             .finish_authentication(&self.store, ceremony_id, response)
@@ -424,9 +458,7 @@ impl Auth {
         {
             Ok(p) => p,
             Err(AuthError::InvalidCredentials(reason)) => {
-                return Err(self
-                    .fail(&attempt, client, None, "", "passkey", reason)
-                    .await);
+                return Err(self.fail(client, None, "", "passkey", reason).await);
             }
             Err(e) => return Err(e),
         };
@@ -437,16 +469,10 @@ impl Auth {
             .ok_or(AuthError::InvalidCredentials("unknown_user"))?;
         if user.disabled {
             return Err(self
-                .fail(
-                    &attempt,
-                    client,
-                    Some(&user),
-                    &user.username,
-                    "passkey",
-                    "disabled",
-                )
+                .fail(client, Some(&user), &user.username, "passkey", "disabled")
                 .await);
         }
+        attempt.succeeded(&self.store).await?;
         Ok(user)
     }
 
@@ -463,6 +489,81 @@ impl Auth {
                     .is_some(),
         );
         Ok(passkeys + password)
+    }
+}
+
+/// How long a client is asked to wait when the password workers are all busy.
+const BUSY_WAIT: i64 = 2;
+
+/// What an account's throttle key is made from: the account when the typed name
+/// resolves to one (its username and its email count together), else the name.
+pub fn account_ref(user: Option<&User>, typed: &str) -> String {
+    match user {
+        Some(u) => format!("user:{}", u.id),
+        None => format!("name:{}", typed.trim()),
+    }
+}
+
+/// Login names and addresses longer than this are refused before anything is stored.
+pub const LOGIN_MAX: usize = 254;
+
+/// Refuse a typed login name or address longer than any account can have.
+pub fn check_login_length(login: &str) -> Result<(), AuthError> {
+    if login.chars().count() > LOGIN_MAX {
+        return Err(AuthError::Invalid(Invalid::new(
+            "login",
+            format!("must be at most {LOGIN_MAX} characters"),
+        )));
+    }
+    Ok(())
+}
+
+/// What the audit log keeps of a typed login name: the text when it could be a
+/// username or an address (a SIEM needs it), else a keyed hash of it, so that a
+/// password typed into the name field is not kept in clear, while repeated tries of
+/// one value still correlate.
+pub fn recorded_login(keys: &EncryptionKey, typed: &str) -> serde_json::Value {
+    let typed = typed.trim();
+    let plausible = typed.chars().count() <= LOGIN_MAX
+        && (crate::domain::user::normalize_username(typed).is_ok()
+            || crate::domain::user::normalize_email(typed).is_ok());
+    if plausible || typed.is_empty() {
+        json!(typed)
+    } else {
+        json!({"hmac": keys.pseudonym("login", typed)})
+    }
+}
+
+/// Count `attempt` before its work. Refused while a key is locked: the refusal is
+/// audited at the 1st, 10th, 100th … of its lock, so a flood writes a handful of rows.
+pub async fn begin_attempt(
+    store: &Store,
+    keys: &EncryptionKey,
+    attempt: &throttle::Attempt,
+    client: &Client,
+    tried: &str,
+    method: &str,
+) -> Result<(), AuthError> {
+    match attempt.begin(store, now()).await? {
+        Ok(()) => Ok(()),
+        Err(refusal) => {
+            if refusal.worth_recording() {
+                audit::record(
+                    store,
+                    "auth.rate_limited",
+                    &client.origin(None),
+                    None,
+                    json!({
+                        "method": method,
+                        "login": recorded_login(keys, tried),
+                        "retry_after": refusal.wait,
+                        "refused": refusal.refused,
+                    }),
+                )
+                .await?;
+            }
+            Err(AuthError::RateLimited(refusal.wait))
+        }
     }
 }
 

@@ -1,11 +1,13 @@
 //! Passwords: argon2id with OWASP parameters, hashed off the async threads behind a
 //! concurrency limit, and a strength check with zxcvbn.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::domain::Invalid;
 
@@ -18,11 +20,26 @@ fn argon2() -> Argon2<'static> {
 pub const MIN_LENGTH: usize = 10;
 const MAX_LENGTH: usize = 256;
 
+/// Verifications that may wait for a worker, per worker: beyond that a burst is
+/// answered "busy" at once, so that a flood of guesses cannot make every sign-in wait
+/// behind it (each check is ~30 ms of one core).
+const QUEUE_PER_WORKER: usize = 16;
+/// Nobody waits longer than this for a worker.
+const QUEUE_WAIT: Duration = Duration::from_secs(3);
+
+/// The password workers are all busy and the queue is full: try again shortly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the server is busy checking passwords")]
+pub struct Busy;
+
 /// Hashes and verifies passwords on the blocking pool, a few at a time, so that a
 /// burst of sign-ins cannot starve the server or exhaust memory (19 MiB each).
 #[derive(Clone)]
 pub struct PasswordHasherPool {
     permits: Arc<Semaphore>,
+    /// Verifications waiting for a permit, and how many may.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
     /// A real hash of a random password: verified against when the account does not
     /// exist, so that both cases cost the same time. Made on first need, on the
     /// blocking pool: at start it cost ~30 ms on a runtime thread and a 19 MiB peak.
@@ -36,6 +53,8 @@ impl PasswordHasherPool {
             .unwrap_or(2);
         PasswordHasherPool {
             permits: Arc::new(Semaphore::new(workers)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: workers * QUEUE_PER_WORKER,
             dummy_hash: Arc::new(OnceLock::new()),
         }
     }
@@ -51,14 +70,27 @@ impl PasswordHasherPool {
             .expect("hashing does not panic")
     }
 
+    /// A worker, unless the queue for one is full or does not move within `QUEUE_WAIT`.
+    async fn worker(&self) -> Result<SemaphorePermit<'_>, Busy> {
+        if let Ok(permit) = self.permits.try_acquire() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Busy);
+        }
+        let permit = tokio::time::timeout(QUEUE_WAIT, self.permits.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        match permit {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(Busy),
+        }
+    }
+
     /// Verify `password` against `hash`, or against the dummy hash when there is
     /// none (unknown account, or no password set): the answer is then always false.
-    pub async fn verify(&self, password: String, hash: Option<String>) -> bool {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("semaphore never closed");
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, Busy> {
+        let _permit = self.worker().await?;
         let real = hash.is_some();
         let dummy = self.dummy_hash.clone();
         let ok = tokio::task::spawn_blocking(move || {
@@ -77,7 +109,7 @@ impl PasswordHasherPool {
         })
         .await
         .unwrap_or(false);
-        ok && real
+        Ok(ok && real)
     }
 }
 
@@ -146,9 +178,10 @@ mod tests {
         assert!(
             pool.verify("correct horse battery staple".into(), Some(h1.clone()))
                 .await
+                .unwrap()
         );
-        assert!(!pool.verify("wrong".into(), Some(h1)).await);
-        assert!(!pool.verify("anything".into(), None).await);
+        assert!(!pool.verify("wrong".into(), Some(h1)).await.unwrap());
+        assert!(!pool.verify("anything".into(), None).await.unwrap());
     }
 
     #[test]

@@ -1,12 +1,20 @@
-//! Growing back-off after failed sign-in attempts, per account name and per client
-//! address. The counters are rows (`store::throttle`), so a restart does not reset them.
+//! Growing back-off after failed sign-in attempts, per account and per client
+//! network. The counters are rows (`store::throttle`), so a restart does not reset them.
 //!
-//! An account key is made from the name that was typed, whether or not such an
-//! account exists, so the limits themselves reveal nothing about which accounts exist.
+//! Every attempt is counted *before* its work (an argon2 verification, a TOTP check),
+//! in one atomic statement, as if it will fail: concurrent guesses each see the count
+//! of those before them, and once a key is locked every further one is refused,
+//! however many are in flight. A success gives its count back.
+//!
+//! Keys hold a hash of what was typed, never the text: a password typed into the name
+//! field is not kept, and a 2 MB name costs 64 bytes. Callers resolve a typed name to
+//! its account first (username and email share one counter); for names that match no
+//! account the key is made from the name, so the limits reveal nothing either way.
 
 use std::net::IpAddr;
 
-use crate::store::{Store, StoreError, ThrottleState};
+use crate::crypto::hash_secret;
+use crate::store::{Store, StoreError, ThrottleRule};
 
 /// How many failures are free before back-off starts, and how it grows.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +34,7 @@ pub const ACCOUNT: Policy = Policy {
     forget_after_secs: 60 * 60,
 };
 
-/// Per address: more room (a household shares one), same growth.
+/// Per network: more room (a household shares one), same growth.
 pub const ADDRESS: Policy = Policy {
     free_failures: 20,
     first_lock_secs: 30,
@@ -34,84 +42,151 @@ pub const ADDRESS: Policy = Policy {
     forget_after_secs: 60 * 60,
 };
 
+/// Passkey sign-ins started per network (each writes a ceremony row for 5 minutes;
+/// every sign-in page starts one): generous, but a script cannot write rows at will.
+pub const CEREMONY_STARTS: Policy = Policy {
+    free_failures: 200,
+    first_lock_secs: 60,
+    max_lock_secs: 10 * 60,
+    forget_after_secs: 10 * 60,
+};
+
 impl Policy {
-    /// The state after one more failure at `now`.
-    pub fn after_failure(&self, state: ThrottleState, now: i64) -> ThrottleState {
-        let failures = if now - state.last_failure_at > self.forget_after_secs {
-            1
-        } else {
-            state.failures + 1
-        };
+    /// Seconds a key stays locked after its `failures`-th failure in a row.
+    pub fn lock_after(&self, failures: i64) -> i64 {
         let over = failures - self.free_failures;
-        let locked_until = if over > 0 {
-            let exp = (over - 1).min(20) as u32;
-            now + self
-                .first_lock_secs
-                .saturating_mul(1i64 << exp)
-                .min(self.max_lock_secs)
-        } else {
-            0
-        };
-        ThrottleState {
-            failures,
-            last_failure_at: now,
-            locked_until,
+        if over <= 0 {
+            return 0;
+        }
+        let exp = (over - 1).min(20) as u32;
+        self.first_lock_secs
+            .saturating_mul(1i64 << exp)
+            .min(self.max_lock_secs)
+    }
+
+    /// `lock_after(n)` for n = 1, 2 … up to the first that reaches the cap.
+    fn ladder(&self) -> Vec<i64> {
+        let mut locks = Vec::new();
+        for n in 1.. {
+            let secs = self.lock_after(n);
+            locks.push(secs);
+            if secs >= self.max_lock_secs || n > self.free_failures + 32 {
+                break;
+            }
+        }
+        locks
+    }
+}
+
+/// The account key: a hash of the account reference (`user:<id>`, or the name typed
+/// when it names no account).
+pub fn account_key(kind: &str, account: &str) -> String {
+    let account = account.trim().to_lowercase();
+    format!("{kind}:account:{}", &hash_secret(&account)[..32])
+}
+
+/// The network key: the IPv4 address, or the IPv6 /64 (one host's usual share).
+pub fn address_key(kind: &str, ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => format!("{kind}:ip:{v4}"),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{kind}:ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
     }
 }
 
-pub fn account_key(kind: &str, login: &str) -> String {
-    format!("{kind}:account:{}", login.trim().to_lowercase())
+/// A refused attempt: how long to wait, and how many were refused under this lock.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal {
+    pub wait: i64,
+    pub refused: i64,
 }
 
-pub fn address_key(kind: &str, ip: IpAddr) -> String {
-    format!("{kind}:ip:{ip}")
+impl Refusal {
+    /// Refusals are audited at the 1st, 10th, 100th … of a lock, not one row each:
+    /// a flood of refused requests cannot grow the log, and the SIEM still sees it.
+    pub fn worth_recording(&self) -> bool {
+        let mut n = self.refused;
+        while n >= 10 && n % 10 == 0 {
+            n /= 10;
+        }
+        n == 1
+    }
 }
 
 /// The throttle keys of one attempt, with their policies.
 pub struct Attempt {
     address: String,
+    address_policy: Policy,
     account: Option<String>,
 }
 
 impl Attempt {
-    /// An attempt of `kind` (`password`, `totp`, `link`, `passkey`) on `account` from `ip`.
+    /// An attempt of `kind` (`password`, `totp`, `link`, `passkey` …) on `account`
+    /// (an account reference or a typed name, hashed here) from `ip`.
     pub fn new(kind: &str, account: Option<&str>, ip: IpAddr) -> Attempt {
         Attempt {
             address: address_key(kind, ip),
+            address_policy: ADDRESS,
             account: account.map(|a| account_key(kind, a)),
         }
     }
 
+    /// The start of a passkey sign-in from `ip`: counted per network, never given back.
+    pub fn ceremony_start(ip: IpAddr) -> Attempt {
+        Attempt {
+            address: address_key("passkey_start", ip),
+            address_policy: CEREMONY_STARTS,
+            account: None,
+        }
+    }
+
+    /// Count this attempt now, before doing its work; refused when a key is locked.
+    pub async fn begin(&self, store: &Store, now: i64) -> Result<Result<(), Refusal>, StoreError> {
+        let ladders: Vec<(&str, Vec<i64>, Policy)> = self
+            .keys()
+            .map(|(key, policy)| (key, policy.ladder(), policy))
+            .collect();
+        let rules: Vec<ThrottleRule<'_>> = ladders
+            .iter()
+            .map(|(key, locks, policy)| ThrottleRule {
+                key,
+                locks,
+                forget_after: policy.forget_after_secs,
+            })
+            .collect();
+        let Some(locked) = store.reserve_attempt(&rules, now).await? else {
+            return Ok(Ok(()));
+        };
+        let refusals = store.note_refusal(rules[locked].key).await?;
+        Ok(Err(Refusal {
+            wait: refusals.map_or(1, |r| (r.locked_until - now).max(1)),
+            refused: refusals.map_or(1, |r| r.refused),
+        }))
+    }
+
     fn keys(&self) -> impl Iterator<Item = (&str, Policy)> {
-        std::iter::once((self.address.as_str(), ADDRESS))
+        std::iter::once((self.address.as_str(), self.address_policy))
             .chain(self.account.as_deref().map(|k| (k, ACCOUNT)))
     }
 
-    /// Seconds to wait before trying again, if locked now.
-    pub async fn locked_for(&self, store: &Store, now: i64) -> Result<Option<i64>, StoreError> {
-        let mut wait = 0;
-        for (key, _) in self.keys() {
-            let state = store.throttle_state(key).await?;
-            wait = wait.max(state.locked_until - now);
-        }
-        Ok((wait > 0).then_some(wait))
-    }
-
-    pub async fn record_failure(&self, store: &Store, now: i64) -> Result<(), StoreError> {
-        for (key, policy) in self.keys() {
-            let state = store.throttle_state(key).await?;
-            store
-                .save_throttle_state(key, &policy.after_failure(state, now))
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// A success clears the account's counter (not the address's).
-    pub async fn record_success(&self, store: &Store) -> Result<(), StoreError> {
+    /// The attempt succeeded: the account starts again from zero, and the network
+    /// gets back the failure counted in advance.
+    pub async fn succeeded(&self, store: &Store) -> Result<(), StoreError> {
         if let Some(key) = &self.account {
             store.clear_throttle(key).await?;
+        }
+        store
+            .release_attempt(&self.address, self.address_policy.free_failures + 1)
+            .await
+    }
+
+    /// The attempt's work was never done (the server was too busy): give its count
+    /// back on every key, clearing nothing.
+    pub async fn abandoned(&self, store: &Store) -> Result<(), StoreError> {
+        for (key, policy) in self.keys() {
+            store.release_attempt(key, policy.free_failures + 1).await?;
         }
         Ok(())
     }
@@ -134,27 +209,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_and_is_capped_and_forgotten() {
-        let mut s = ThrottleState::default();
-        let t = 1_000_000;
-        for _ in 0..5 {
-            s = ACCOUNT.after_failure(s, t);
-            assert_eq!(s.locked_until, 0);
+    fn backoff_grows_and_is_capped() {
+        for n in 1..=5 {
+            assert_eq!(ACCOUNT.lock_after(n), 0);
         }
-        s = ACCOUNT.after_failure(s, t);
-        assert_eq!(s.locked_until, t + 30);
-        s = ACCOUNT.after_failure(s, t);
-        assert_eq!(s.locked_until, t + 60);
-        for _ in 0..20 {
-            s = ACCOUNT.after_failure(s, t);
-        }
-        assert_eq!(s.locked_until, t + 900, "capped at 15 minutes");
-        let later = ACCOUNT.after_failure(s, t + 2 * 3600);
+        assert_eq!(ACCOUNT.lock_after(6), 30);
+        assert_eq!(ACCOUNT.lock_after(7), 60);
+        assert_eq!(ACCOUNT.lock_after(40), 900, "capped at 15 minutes");
         assert_eq!(
-            (later.failures, later.locked_until),
-            (1, 0),
-            "forgotten after a quiet hour"
+            ACCOUNT.ladder(),
+            vec![0, 0, 0, 0, 0, 30, 60, 120, 240, 480, 900]
         );
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        let a = address_key("password", "2001:db8:1:3::1".parse().unwrap());
+        let b = address_key("password", "2001:db8:1:3:ffff:1:2:3".parse().unwrap());
+        let c = address_key("password", "2001:db8:1:4::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(
+            address_key("password", "::ffff:192.0.2.7".parse().unwrap()),
+            address_key("password", "192.0.2.7".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn account_keys_hold_no_typed_text_and_are_bounded() {
+        let long = "A".repeat(2_000_000);
+        let key = account_key("password", &long);
+        assert!(key.len() < 80 && !key.contains("AAAA"));
+        assert_eq!(
+            account_key("password", " Bob "),
+            account_key("password", "bob")
+        );
+    }
+
+    #[test]
+    fn refusals_are_recorded_at_powers_of_ten() {
+        let recorded: Vec<i64> = (1..=2000)
+            .filter(|&n| {
+                Refusal {
+                    wait: 1,
+                    refused: n,
+                }
+                .worth_recording()
+            })
+            .collect();
+        assert_eq!(recorded, vec![1, 10, 100, 1000]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::hkdf;
+use aws_lc_rs::{hkdf, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -40,6 +40,8 @@ pub enum KeyError {
 /// The key that seals and opens secrets at rest.
 pub struct EncryptionKey {
     aead: LessSafeKey,
+    /// Keys the pseudonyms of values that must not be stored in clear (`pseudonym`).
+    pseudonyms: hmac::Key,
 }
 
 impl std::fmt::Debug for EncryptionKey {
@@ -66,8 +68,14 @@ impl EncryptionKey {
         let mut key = [0u8; 32];
         okm.fill(&mut key).expect("length matches");
         let unbound = UnboundKey::new(&AES_256_GCM, &key).expect("32-byte AES key");
+        let mut mac_key = [0u8; 32];
+        prk.expand(&[b"hmac-sha256 pseudonyms v1"], Len32)
+            .expect("32 bytes is a valid HKDF-SHA256 output length")
+            .fill(&mut mac_key)
+            .expect("length matches");
         EncryptionKey {
             aead: LessSafeKey::new(unbound),
+            pseudonyms: hmac::Key::new(hmac::HMAC_SHA256, &mac_key),
         }
     }
 
@@ -115,6 +123,18 @@ impl EncryptionKey {
         out.extend_from_slice(&nonce_bytes);
         out.extend_from_slice(&buf);
         out
+    }
+
+    /// A stable keyed hash of `value` (16 bytes, hex): the same input gives the same
+    /// pseudonym on every instance sharing this key, so a SIEM can correlate repeated
+    /// tries of one value, while nobody without the key can test guesses against it
+    /// (a password typed into the username field, say).
+    pub fn pseudonym(&self, context: &str, value: &str) -> String {
+        let mut ctx = hmac::Context::with_key(&self.pseudonyms);
+        ctx.update(context.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(value.as_bytes());
+        hex::encode(&ctx.sign().as_ref()[..16])
     }
 
     /// Decrypt a value sealed under the same `context`.

@@ -117,6 +117,24 @@ pub fn verify_email(app: &str, name: &str, address: &str, url: &str) -> Content 
     }
 }
 
+pub fn account_exists(app: &str, name: &str, address: &str, url: &str) -> Content {
+    Content {
+        subject: format!("You already have a {app} account"),
+        heading: "You already have an account".into(),
+        intro: vec![format!(
+            "Hello {name}, someone asked to create a new {app} account with {address}. This address already belongs to your account, so no new account was made."
+        )],
+        facts: vec![],
+        code: None,
+        action: Some(("Sign in".into(), url.to_string())),
+        after: vec![
+            "If it was you, sign in instead (you can ask for a login code by email there). If it was not, nothing changed and you need not do anything."
+                .into(),
+        ],
+        footer: footer(app),
+    }
+}
+
 pub fn email_changed(app: &str, name: &str, old: &str, new: &str, when: &str) -> Content {
     Content {
         subject: format!("Your {app} email address was changed"),

@@ -76,6 +76,25 @@ pub async fn verification(
     }))
 }
 
+/// "You already have an account": to the owner of an address someone tried to sign up
+/// with. The sign-up page answers that attempt as it answers a new account, so the page
+/// does not tell who has an account; the owner hears of it here.
+pub async fn account_exists(
+    mail: &Mail,
+    owner: &User,
+    address: &str,
+) -> Result<Option<Prepared>, MailError> {
+    if !mail.settings().await?.sends(Kind::AccountExists) {
+        return Ok(None);
+    }
+    let url = mail.link("/login");
+    let content = messages::account_exists(&mail.app_name(), &owner.display_name, address, &url);
+    Ok(Some(Prepared {
+        mail: mail.compose(Kind::AccountExists, address, Some(&owner.id), &content)?,
+        token: None,
+    }))
+}
+
 /// The notice to the old address that the account's address changed.
 pub async fn email_changed(
     mail: &Mail,

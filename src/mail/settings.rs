@@ -23,17 +23,19 @@ pub enum Kind {
     LoginCodeAdmin,
     LoginCodeSelf,
     ApiKeyExpiring,
+    AccountExists,
     Test,
 }
 
 impl Kind {
-    pub const SWITCHABLE: [Kind; 6] = [
+    pub const SWITCHABLE: [Kind; 7] = [
         Kind::NewDevice,
         Kind::VerifyEmail,
         Kind::EmailChanged,
         Kind::LoginCodeAdmin,
         Kind::LoginCodeSelf,
         Kind::ApiKeyExpiring,
+        Kind::AccountExists,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +46,7 @@ impl Kind {
             Kind::LoginCodeAdmin => "login_code_admin",
             Kind::LoginCodeSelf => "login_code_self",
             Kind::ApiKeyExpiring => "api_key_expiring",
+            Kind::AccountExists => "account_exists",
             Kind::Test => "test",
         }
     }
@@ -57,6 +60,7 @@ impl Kind {
             Kind::LoginCodeAdmin => "Login code sent by an administrator",
             Kind::LoginCodeSelf => "Login code requested on the sign-in page",
             Kind::ApiKeyExpiring => "API key expires in seven days",
+            Kind::AccountExists => "Sign-up tried with an address that has an account",
             Kind::Test => "Test email",
         }
     }

@@ -50,7 +50,7 @@ pub use login_codes::{CodeBinding, CodeRejection, EmailedCode};
 pub use outbox::{MailStatus, NewMail, OutboxMail};
 pub use passkeys::PasskeyRow;
 pub use signing_keys::SigningKeyRow;
-pub use throttle::ThrottleState;
+pub use throttle::{Refusals, ThrottleRule, ThrottleState};
 pub use user_tokens::{NOT_ME, VERIFY_EMAIL, Verification};
 pub use users::UserUpdate;
 

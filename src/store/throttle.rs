@@ -13,6 +13,50 @@ pub struct ThrottleState {
     pub locked_until: i64,
 }
 
+/// One key of an attempt and how it locks: `locks[n - 1]` is how many seconds the
+/// key stays locked after its n-th failure in a row (the last entry holds beyond), and
+/// the count starts again after `forget_after` quiet seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleRule<'a> {
+    pub key: &'a str,
+    pub locks: &'a [i64],
+    pub forget_after: i64,
+}
+
+/// What `note_refusal` found: the key's lock and how many were refused under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusals {
+    pub locked_until: i64,
+    pub refused: i64,
+}
+
+/// The upsert that counts one attempt on a key unless it is locked: one statement, so
+/// concurrent attempts each see the count the one before them left (no lost updates),
+/// and the lock the attempt earns is set before its work starts. A locked key matches
+/// no row (the `WHERE` of `DO UPDATE`) and returns nothing.
+fn reserve_sql(locks: &[i64]) -> String {
+    use std::fmt::Write;
+    let count = "(CASE WHEN $2 - auth_throttle.last_failure_at > $3 THEN 1 \
+                 ELSE auth_throttle.failures + 1 END)";
+    let mut ladder = format!("CASE {count}");
+    for (n, secs) in locks.iter().enumerate() {
+        let _ = write!(ladder, " WHEN {} THEN $2 + {secs}", n + 1);
+    }
+    let _ = write!(
+        ladder,
+        " ELSE $2 + {} END",
+        locks.last().copied().unwrap_or(0)
+    );
+    let first = locks.first().copied().unwrap_or(0);
+    format!(
+        "INSERT INTO auth_throttle (key, failures, last_failure_at, locked_until, refused) \
+         VALUES ($1, 1, $2, $2 + {first}, 0) \
+         ON CONFLICT (key) DO UPDATE SET failures = {count}, last_failure_at = $2, \
+         locked_until = {ladder}, refused = 0 \
+         WHERE auth_throttle.locked_until <= $2 RETURNING failures"
+    )
+}
+
 impl Store {
     pub async fn throttle_state(&self, key: &str) -> Result<ThrottleState, StoreError> {
         let row = sqlx::query(
@@ -31,20 +75,58 @@ impl Store {
         })
     }
 
-    pub async fn save_throttle_state(
+    /// Count one attempt on every key, before the attempt's work is done, all or none:
+    /// `None` when counted, `Some(i)` when key `i` is locked (and nothing was counted).
+    pub async fn reserve_attempt(
         &self,
-        key: &str,
-        state: &ThrottleState,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO auth_throttle (key, failures, last_failure_at, locked_until) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_failure_at = excluded.last_failure_at, \
-             locked_until = excluded.locked_until",
+        rules: &[ThrottleRule<'_>],
+        now: i64,
+    ) -> Result<Option<usize>, StoreError> {
+        let mut tx = self.begin().await?;
+        for (i, rule) in rules.iter().enumerate() {
+            let counted = sqlx::query(sqlx::AssertSqlSafe(reserve_sql(rule.locks)))
+                .bind(rule.key)
+                .bind(now)
+                .bind(rule.forget_after)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if counted.is_none() {
+                tx.rollback().await?;
+                return Ok(Some(i));
+            }
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// One more request refused while `key` is locked.
+    pub async fn note_refusal(&self, key: &str) -> Result<Option<Refusals>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE auth_throttle SET refused = refused + 1 WHERE key = $1 \
+             RETURNING refused, locked_until",
         )
         .bind(key)
-        .bind(state.failures)
-        .bind(state.last_failure_at)
-        .bind(state.locked_until)
+        .fetch_optional(&mut *self.writer().await?)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(Refusals {
+                refused: r.try_get("refused")?,
+                locked_until: r.try_get("locked_until")?,
+            }),
+            None => None,
+        })
+    }
+
+    /// Give back an attempt counted on `key` that turned out not to be a failure; a
+    /// count back under `first_locking` (the failure that first locks) unlocks.
+    pub async fn release_attempt(&self, key: &str, first_locking: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE auth_throttle SET failures = failures - 1, \
+             locked_until = CASE WHEN failures - 1 < $2 THEN 0 ELSE locked_until END \
+             WHERE key = $1 AND failures > 0",
+        )
+        .bind(key)
+        .bind(first_locking)
         .execute(&mut *self.writer().await?)
         .await?;
         Ok(())

@@ -18,7 +18,7 @@ use crate::auth::{AuthError, login_code, safe_next};
 use crate::crypto::{hash_secret, random_token};
 use crate::domain::session::AuthMethod;
 use crate::http::ClientInfo;
-use crate::store::{NOT_ME, Verification};
+use crate::store::{NOT_ME, VERIFY_EMAIL, Verification};
 
 #[derive(Template)]
 #[template(path = "login_email.html")]
@@ -98,11 +98,23 @@ pub async fn request(
                 [cookie],
             ))
         }
-        Err(e @ AuthError::RateLimited(_)) => {
+        Err(e @ (AuthError::RateLimited(_) | AuthError::Invalid(_))) => {
             let page = Page::new(&state, &headers);
-            let message = format!("Too many codes were asked for: {e}.");
+            let (status, message) = match e {
+                AuthError::Invalid(_) => (
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "An email address has at most {} characters.",
+                        crate::auth::LOGIN_MAX
+                    ),
+                ),
+                e => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("Too many codes were asked for: {e}."),
+                ),
+            };
             Ok(page.render(
-                StatusCode::TOO_MANY_REQUESTS,
+                status,
                 &RequestPage {
                     chrome: &page.chrome,
                     next_enc: encode(&next),
@@ -166,7 +178,7 @@ pub async fn enter_code(
     let client = auth_client(&state, &headers, &info);
     let browser = state.cookies().get(&headers, EMAIL_CODE);
     let outcome = login_code::redeem(
-        &state.store,
+        &state.auth,
         form.code.as_deref().unwrap_or_default(),
         browser.as_deref(),
         form.login.as_deref(),
@@ -188,6 +200,10 @@ pub async fn enter_code(
             StatusCode::UNAUTHORIZED,
             "That code is not correct, has expired or was used already.".to_string(),
         ),
+        Err(AuthError::Invalid(e)) => (
+            StatusCode::BAD_REQUEST,
+            format!("The {} {}.", e.field, e.message),
+        ),
         Err(e @ AuthError::RateLimited(_)) => (
             StatusCode::TOO_MANY_REQUESTS,
             format!("Too many attempts: {e}."),
@@ -208,13 +224,60 @@ pub async fn enter_code(
     ))
 }
 
-/// `GET /verify-email/{token}`: the link in the verification email.
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+struct VerifyEmailPage<'a> {
+    chrome: &'a Chrome,
+    username: &'a str,
+    email: &'a str,
+}
+
+fn verification_unusable() -> Response {
+    error_page(
+        StatusCode::GONE,
+        "This link has expired or was already used",
+        "Verification links work once, for 24 hours. Sign in and ask for a new one on your account page.",
+    )
+}
+
+/// `GET /verify-email/{token}`: the link in the verification email. It names the
+/// account and the address and asks for a button press: a mail scanner fetching the
+/// link must not verify an address for whoever signed up with it.
+pub async fn verify_email_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let Some(user_id) = state
+        .store
+        .peek_user_token(&hash_secret(&token), VERIFY_EMAIL)
+        .await?
+    else {
+        return Ok(verification_unusable());
+    };
+    let Some(user) = state.store.user_by_id(&user_id).await? else {
+        return Ok(verification_unusable());
+    };
+    let page = Page::new(&state, &headers);
+    Ok(page.render(
+        StatusCode::OK,
+        &VerifyEmailPage {
+            chrome: &page.chrome,
+            username: &user.username,
+            email: user.email.as_deref().unwrap_or_default(),
+        },
+    ))
+}
+
+/// `POST /verify-email/{token}`: the button on that page.
 pub async fn verify_email(
     State(state): State<AppState>,
     headers: HeaderMap,
     info: ClientInfo,
     Path(token): Path<String>,
+    Form(form): Form<CsrfOnly>,
 ) -> Result<Response, WebError> {
+    super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let client = auth_client(&state, &headers, &info);
     match state
         .store
@@ -245,11 +308,7 @@ pub async fn verify_email(
             "This link is for an old address",
             "The account's email address has changed since this link was sent. Use the link sent to the new address.",
         )),
-        Verification::Unusable => Ok(error_page(
-            StatusCode::GONE,
-            "This link has expired or was already used",
-            "Verification links work once, for 24 hours. Sign in and ask for a new one on your account page.",
-        )),
+        Verification::Unusable => Ok(verification_unusable()),
     }
 }
 

@@ -12,6 +12,7 @@ use super::cookies::{DEVICE, DEVICE_MAX_AGE, PENDING, SESSION};
 use super::{Chrome, Page, WebError, error_page, see_other, session};
 use crate::app::AppState;
 use crate::audit;
+use crate::auth::LOGIN_MAX;
 use crate::auth::{
     AuthError, Client, NewSession, PasswordOutcome, login_code, login_link, safe_next,
 };
@@ -154,9 +155,14 @@ pub async fn password(
             format!("Too many attempts: {e}."),
         ),
         Err(AuthError::NotAllowed(m)) => (StatusCode::FORBIDDEN, m),
+        Err(AuthError::Invalid(_)) => (
+            StatusCode::BAD_REQUEST,
+            format!("A username or email has at most {LOGIN_MAX} characters."),
+        ),
         Err(e) => return Err(e.into()),
     };
     let page = Page::new(&state, &headers);
+    let login: String = login.chars().take(LOGIN_MAX).collect();
     let view = LoginPage {
         chrome: &page.chrome,
         next: &next,
@@ -312,19 +318,26 @@ pub async fn link_redeem(
     super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let client = auth_client(&state, &headers, &info);
     let attempt = crate::auth::throttle::Attempt::new("link", None, client.ip);
-    if attempt
-        .locked_for(&state.store, crate::store::now())
-        .await?
-        .is_some()
-    {
+    let begun = crate::auth::begin_attempt(
+        &state.store,
+        &state.auth.keys,
+        &attempt,
+        &client,
+        "",
+        "login_link",
+    )
+    .await;
+    if let Err(AuthError::RateLimited(_)) = begun {
         return Ok(error_page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts",
             "Please wait a few minutes and try again.",
         ));
     }
+    begun?;
     match login_link::redeem(&state.store, &token).await? {
         Ok(user) => {
+            attempt.succeeded(&state.store).await?;
             audit::record(
                 &state.store,
                 "auth.login_link.used",
@@ -341,9 +354,6 @@ pub async fn link_redeem(
             Ok(see_other("/account", session_cookies(&state, &new)))
         }
         Err(reason) => {
-            attempt
-                .record_failure(&state.store, crate::store::now())
-                .await?;
             let reason = match reason {
                 CodeRejection::Unknown => "unknown_link",
                 CodeRejection::Used => "link_already_used",

@@ -53,14 +53,18 @@ fn csrf_rejection(state: &AppState, headers: &HeaderMap) -> Option<Response> {
 }
 
 /// Begin a passkey sign-in (or re-authentication).
-pub async fn login_start(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn login_start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    info: ClientInfo,
+) -> Response {
     if let Some(r) = csrf_rejection(&state, &headers) {
         return r;
     }
+    let client = auth_client(&state, &headers, &info);
     match state
         .auth
-        .passkeys
-        .start_authentication(&state.store, state.settings().passkey_user_verification)
+        .start_passkey_login(state.settings().passkey_user_verification, &client)
         .await
     {
         Ok((ceremony, options)) => {

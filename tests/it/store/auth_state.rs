@@ -2,7 +2,9 @@
 //! login codes, throttle counters and known devices.
 
 use latchkey::domain::session::{AuthMethod, Session};
-use latchkey::store::{CodeRejection, PasskeyRow, Store, StoreError, ThrottleState, now};
+use latchkey::store::{
+    CodeRejection, PasskeyRow, Refusals, Store, StoreError, ThrottleRule, ThrottleState, now,
+};
 
 use super::users::alice;
 use crate::on_both_backends;
@@ -294,22 +296,74 @@ async fn login_codes_are_single_use(store: &Store) {
     );
 }
 
+/// Two failures free, then 30 s, 60 s (held beyond).
+const LOCKS: [i64; 4] = [0, 0, 30, 60];
+
+fn rule(key: &str) -> ThrottleRule<'_> {
+    ThrottleRule {
+        key,
+        locks: &LOCKS,
+        forget_after: 3600,
+    }
+}
+
 async fn throttle_and_devices(store: &Store) {
     assert_eq!(
         store.throttle_state("k").await.unwrap(),
         ThrottleState::default()
     );
-    let s = ThrottleState {
-        failures: 6,
-        last_failure_at: 10,
-        locked_until: 40,
-    };
-    store.save_throttle_state("k", &s).await.unwrap();
-    store
-        .save_throttle_state("k", &ThrottleState { failures: 7, ..s })
-        .await
-        .unwrap();
-    assert_eq!(store.throttle_state("k").await.unwrap().failures, 7);
+    let t = 1_000_000;
+    // Two free, the third counted and locking for 30 s, the fourth refused.
+    for _ in 0..3 {
+        assert_eq!(store.reserve_attempt(&[rule("k")], t).await.unwrap(), None);
+    }
+    let state = store.throttle_state("k").await.unwrap();
+    assert_eq!((state.failures, state.locked_until), (3, t + 30));
+    assert_eq!(
+        store.reserve_attempt(&[rule("k")], t + 1).await.unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        store.note_refusal("k").await.unwrap(),
+        Some(Refusals {
+            locked_until: t + 30,
+            refused: 1
+        })
+    );
+    assert_eq!(
+        store.throttle_state("k").await.unwrap().failures,
+        3,
+        "a refusal is not counted"
+    );
+    // After the lock, one more, which locks for 60 s.
+    assert_eq!(
+        store.reserve_attempt(&[rule("k")], t + 30).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.throttle_state("k").await.unwrap().locked_until,
+        t + 90
+    );
+    // A key locked refuses the attempt on every key: the other is not counted.
+    assert_eq!(
+        store
+            .reserve_attempt(&[rule("other"), rule("k")], t + 31)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(store.throttle_state("other").await.unwrap().failures, 0);
+    // Giving an attempt back under the locking count unlocks.
+    store.release_attempt("k", 3).await.unwrap();
+    store.release_attempt("k", 3).await.unwrap();
+    let state = store.throttle_state("k").await.unwrap();
+    assert_eq!((state.failures, state.locked_until), (2, 0));
+    // Quiet for longer than `forget_after`: the count starts again.
+    assert_eq!(
+        store.reserve_attempt(&[rule("k")], t + 7200).await.unwrap(),
+        None
+    );
+    assert_eq!(store.throttle_state("k").await.unwrap().failures, 1);
     store.clear_throttle("k").await.unwrap();
     assert_eq!(
         store.throttle_state("k").await.unwrap(),
@@ -340,7 +394,34 @@ async fn throttle_and_devices(store: &Store) {
     store.delete_expired_auth_state(now(), 3600).await.unwrap();
 }
 
+/// 100 attempts on one key at the same instant: exactly the free ones and the one that
+/// locks are counted, every other is refused, and no update is lost.
+async fn concurrent_attempts_are_each_counted_once(store: &Store) {
+    let t = now();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(100));
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.reserve_attempt(&[rule("race")], t).await.unwrap()
+            })
+        })
+        .collect();
+    let mut counted = 0;
+    for task in tasks {
+        if task.await.unwrap().is_none() {
+            counted += 1;
+        }
+    }
+    assert_eq!(counted, 3, "two free and the one that locks");
+    let state = store.throttle_state("race").await.unwrap();
+    assert_eq!((state.failures, state.locked_until), (3, t + 30));
+}
+
 on_both_backends!(
+    concurrent_attempts_are_each_counted_once,
     sessions_live_and_die,
     passkeys_and_ceremonies,
     totp_steps_and_recovery_codes,
