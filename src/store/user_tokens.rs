@@ -109,6 +109,20 @@ impl Store {
         })
     }
 
+    /// Whether the user used a "this wasn't me" link at or after `since` (from the
+    /// audit log, which keeps it longer than the link's row).
+    pub async fn not_me_since(&self, user_id: &str, since: i64) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE event = 'auth.not_me' AND subject = $1 \
+             AND created_at >= $2",
+        )
+        .bind(user_id)
+        .bind(since)
+        .fetch_one(&mut *self.reader().await?)
+        .await?;
+        Ok(n > 0)
+    }
+
     /// Use a "this wasn't me" link: end every session of the user and revoke every
     /// token issued to applications for them. Returns the user and the sessions ended.
     pub async fn sign_out_everywhere_with_token(

@@ -150,6 +150,16 @@ impl Store {
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
+    /// Whether a user has this username (whatever their address).
+    pub async fn username_taken(&self, username: &str) -> Result<bool, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE lower(username) = lower($1)")
+                .bind(username.trim())
+                .fetch_one(&mut *self.reader().await?)
+                .await?;
+        Ok(n > 0)
+    }
+
     /// Every user, by username.
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         let sql = concat!("SELECT ", columns!(), " FROM users ORDER BY username");

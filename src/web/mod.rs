@@ -73,7 +73,10 @@ pub fn routes() -> Router<AppState> {
             "/login/enter-code",
             get(email_pages::enter_code_page).post(email_pages::enter_code),
         )
-        .route("/verify-email/{token}", get(email_pages::verify_email))
+        .route(
+            "/verify-email/{token}",
+            get(email_pages::verify_email_page).post(email_pages::verify_email),
+        )
         .route(
             "/account/not-me/{token}",
             get(email_pages::not_me_page).post(email_pages::not_me),
@@ -130,9 +133,16 @@ pub fn routes() -> Router<AppState> {
         )
         .merge(admin::routes())
         .merge(pictures::routes())
+        // Forms are small: a 2 MB "username" is an attack, refused before it is read.
+        // The upload routes set their own, larger limit, which wins.
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_BODY_LIMIT))
 }
 
+/// The largest body a page's form (or a passkey ceremony's JSON) may send.
+pub const FORM_BODY_LIMIT: usize = 64 * 1024;
+
 /// What every page shows around its content.
+#[derive(Clone)]
 pub struct Chrome {
     pub app_name: String,
     /// The application logo's address, when one was uploaded.

@@ -13,7 +13,7 @@ use super::login::auth_client;
 use super::{Chrome, Page, SignedIn, WebError, see_other};
 use crate::app::AppState;
 use crate::audit;
-use crate::auth::{device, password, totp, totp_context};
+use crate::auth::{AuthError, device, password, totp, totp_context};
 use crate::domain::Invalid;
 use crate::http::ClientInfo;
 
@@ -102,6 +102,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
             "You cannot remove your last way to sign in. Add another passkey or a password first."
         }
         "wrong_password" => "The current password is not correct.",
+        "rate_limited" => "Too many wrong passwords. Please wait a few minutes and try again.",
         "mismatch" => "The two new passwords are not the same.",
         "not_found" => "That item no longer exists.",
         "consent_revoked" => {
@@ -289,7 +290,12 @@ pub struct PasswordForm {
     new_password: Option<String>,
     confirm: Option<String>,
     next: Option<String>,
+    /// "Sign out my other sessions" (checked by default).
+    end_other_sessions: Option<String>,
 }
+
+/// A password change this soon after a "this wasn't me" always ends other sessions.
+const NOT_ME_WINDOW: i64 = 7 * 86_400;
 
 /// Set, or change, the password. Changing needs the current password or a recent
 /// sign-in; setting a first password (a new credential) needs a recent sign-in.
@@ -308,25 +314,21 @@ pub async fn set_password(
             "Password sign-in is turned off on this server.".into(),
         ));
     }
+    let client = auth_client(&state, &headers, &info);
     if !signed_in.is_recent() {
-        let current_ok = match (
-            &creds.password_hash,
-            form.current.as_deref().filter(|c| !c.is_empty()),
-        ) {
-            (Some(hash), Some(current)) => {
-                state
-                    .auth
-                    .passwords
-                    .verify(current.to_string(), Some(hash.clone()))
-                    .await
-            }
-            _ => false,
-        };
         if creds.password_hash.is_none() {
             return Ok(see_other(REAUTH, []));
         }
-        if !current_ok {
-            return Ok(see_other(&format!("{HERE}?error=wrong_password"), []));
+        let current = form.current.as_deref().unwrap_or_default();
+        match state.auth.confirm_password(user, current, &client).await {
+            Ok(()) => {}
+            Err(AuthError::RateLimited(_)) => {
+                return Ok(see_other(&format!("{HERE}?error=rate_limited"), []));
+            }
+            Err(AuthError::InvalidCredentials(_)) => {
+                return Ok(see_other(&format!("{HERE}?error=wrong_password"), []));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     let new = form.new_password.unwrap_or_default();
@@ -357,8 +359,29 @@ pub async fn set_password(
     } else {
         "auth.password.set"
     };
-    let origin = auth_client(&state, &headers, &info).origin(Some(&user.id));
-    audit::record(&state.store, event, &origin, Some(&user.id), json!({})).await?;
+    // A changed password ends the other sessions when asked to, and always after a
+    // "this wasn't me": whoever knew the old one may still be signed in elsewhere.
+    let after_not_me = state
+        .store
+        .not_me_since(&user.id, crate::store::now() - NOT_ME_WINDOW)
+        .await?;
+    let ended = if form.end_other_sessions.is_some() || after_not_me {
+        state
+            .store
+            .delete_sessions_of_user(&user.id, Some(&signed_in.session.id_hash))
+            .await?
+    } else {
+        0
+    };
+    let origin = client.origin(Some(&user.id));
+    audit::record(
+        &state.store,
+        event,
+        &origin,
+        Some(&user.id),
+        json!({"other_sessions_ended": ended, "after_not_me": after_not_me}),
+    )
+    .await?;
     let next = form
         .next
         .filter(|n| n == "/account")

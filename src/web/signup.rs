@@ -146,6 +146,22 @@ pub async fn form(
     Ok(render(&state, &headers, &form, None, None, StatusCode::OK))
 }
 
+/// What a sign-up whose address already has an account is answered with.
+fn check_your_email(state: &AppState, headers: &HeaderMap, address: &str) -> Response {
+    let page = Page::new(state, headers);
+    let text = format!(
+        "We sent a message to {address}. Follow it to continue; if it does not arrive within a few minutes, check your spam folder."
+    );
+    page.render(
+        StatusCode::OK,
+        &super::MessagePage {
+            chrome: page.chrome.clone(),
+            heading: "Check your email",
+            message: &text,
+        },
+    )
+}
+
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -157,6 +173,23 @@ pub async fn create(
         Ok(invite) => invite,
         Err(stop) => return Ok(stop),
     };
+    // Every sign-up POST counts against the network before anything is checked, so
+    // that neither the database nor the answers (which usernames exist) can be mined.
+    let attempt = Attempt::new("signup", None, info.ip);
+    if let Err(refusal) = attempt.begin(&state.store, now()).await? {
+        let alert = format!(
+            "Too many sign-ups were tried from your network. Try again in {}.",
+            human_wait(refusal.wait)
+        );
+        return Ok(render(
+            &state,
+            &headers,
+            &form,
+            None,
+            Some(alert),
+            StatusCode::TOO_MANY_REQUESTS,
+        ));
+    }
     let new = NewUser {
         username: form.username.clone(),
         email: Some(form.email.clone()),
@@ -182,23 +215,20 @@ pub async fn create(
             ));
         }
     };
-    // Every sign-up counts against the address, so a script cannot fill the database.
-    let attempt = Attempt::new("signup", None, info.ip);
-    let t = now();
-    if let Some(wait) = attempt.locked_for(&state.store, t).await? {
-        let alert = format!(
-            "Too many accounts were created from your network. Try again in {}.",
-            human_wait(wait)
-        );
+    // A taken username is said (usernames are not secret: applications and LDAP show
+    // them); a taken address is not, and is checked only once the username is free.
+    if state.store.username_taken(&new.username).await? {
+        let taken = Invalid::new("username", "a user with this username already exists");
         return Ok(render(
             &state,
             &headers,
             &form,
+            Some(taken),
             None,
-            Some(alert),
-            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::UNPROCESSABLE_ENTITY,
         ));
     }
+    let address = new.email.clone().unwrap_or_default();
     let invite_id = invite.as_ref().map(|i| i.id.as_str());
     let signed_up = match crate::auth::email::sign_up(&state.mail, new, invite_id).await {
         Ok(result) => result,
@@ -220,24 +250,34 @@ pub async fn create(
     let user = match signed_up {
         Ok(user) => user,
         Err(SignupRejection::InviteUnusable) => return Ok(unusable_invite()),
+        Err(SignupRejection::Store(StoreError::Conflict(message))) if message.contains("email") => {
+            // The address has an account: its owner gets a mail, this browser the page
+            // a new account with an address to confirm gets, and nothing is created.
+            crate::auth::email::notify_account_exists(&state.mail, &address).await?;
+            let client = auth_client(&state, &headers, &info);
+            audit::record(
+                &state.store,
+                "user.signup_address_taken",
+                &client.origin(None),
+                None,
+                json!({"email": address}),
+            )
+            .await?;
+            return Ok(check_your_email(&state, &headers, &address));
+        }
         Err(SignupRejection::Store(StoreError::Conflict(message))) => {
-            let field = if message.contains("email") {
-                "email"
-            } else {
-                "username"
-            };
+            let taken = Invalid::new("username", message);
             return Ok(render(
                 &state,
                 &headers,
                 &form,
-                Some(Invalid::new(field, message)),
+                Some(taken),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             ));
         }
         Err(SignupRejection::Store(e)) => return Err(e.into()),
     };
-    attempt.record_failure(&state.store, t).await?;
     let client = auth_client(&state, &headers, &info);
     audit::record(
         &state.store,

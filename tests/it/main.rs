@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod api;
+mod attacks;
 mod auth;
 mod cli;
 mod config_errors;
