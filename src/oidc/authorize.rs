@@ -9,6 +9,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::json;
 
 use super::params::Params;
+use super::request::{self, Pkce};
 use super::token::user_in_allowed_groups;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
@@ -189,101 +190,15 @@ async fn continue_authorization(
     req: &Validated,
     iss: &str,
 ) -> Result<Response, WebError> {
-    if params
-        .get("response_mode")
-        .is_some_and(|m| !matches!(m, "query" | "fragment" | "form_post"))
-    {
-        return Ok(req.error(iss, "invalid_request", "unsupported response_mode"));
-    }
-    if let Some(problem) = params.problem() {
-        return Ok(req.error(iss, "invalid_request", &problem));
-    }
-    if params.get("request").is_some() || params.get("request_uri").is_some() {
-        return Ok(req.error(
-            iss,
-            "request_not_supported",
-            "request objects are not supported",
-        ));
-    }
-    match params.get("response_type") {
-        Some("code") => {}
-        Some(_) => {
-            return Ok(req.error(
-                iss,
-                "unsupported_response_type",
-                "only response_type=code is supported",
-            ));
-        }
-        None => return Ok(req.error(iss, "invalid_request", "response_type is missing")),
-    }
-    let challenge = params.get("code_challenge");
-    let method = params.get("code_challenge_method");
-    match (challenge, method) {
-        (None, _) if req.client.pkce_required() => {
-            return Ok(req.error(
-                iss,
-                "invalid_request",
-                "PKCE is required: send code_challenge with method S256",
-            ));
-        }
-        (None, Some(_)) => {
-            return Ok(req.error(
-                iss,
-                "invalid_request",
-                "code_challenge_method without code_challenge",
-            ));
-        }
-        (Some(c), m) => {
-            let method = m.unwrap_or("plain");
-            if method == "plain" && !req.client.allow_plain_pkce {
-                return Ok(req.error(iss, "invalid_request", "use code_challenge_method=S256"));
-            }
-            if !matches!(method, "S256" | "plain") {
-                return Ok(req.error(iss, "invalid_request", "unsupported code_challenge_method"));
-            }
-            let valid = (43..=128).contains(&c.len())
-                && c.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-            if !valid {
-                return Ok(req.error(iss, "invalid_request", "code_challenge is malformed"));
-            }
-        }
-        (None, None) => {}
-    }
-    let granted = scope::granted(params.get("scope").unwrap_or_default()).join(" ");
-    if granted.is_empty() {
-        return Ok(req.error(iss, "invalid_scope", "request at least the openid scope"));
-    }
-    let prompts: Vec<&str> = params
-        .get("prompt")
-        .unwrap_or_default()
-        .split(' ')
-        .filter(|p| !p.is_empty())
-        .collect();
-    if prompts
-        .iter()
-        .any(|p| !matches!(*p, "none" | "login" | "consent" | "select_account"))
-    {
-        return Ok(req.error(iss, "invalid_request", "unknown prompt value"));
-    }
-    if prompts.contains(&"none") && prompts.len() > 1 {
-        return Ok(req.error(
-            iss,
-            "invalid_request",
-            "prompt=none cannot be combined with other values",
-        ));
-    }
-    let max_age = match params.get("max_age").map(str::parse::<i64>) {
-        None => None,
-        Some(Ok(v)) if v >= 0 => Some(v),
-        Some(_) => {
-            return Ok(req.error(
-                iss,
-                "invalid_request",
-                "max_age must be a non-negative integer",
-            ));
-        }
+    let pkce = Pkce {
+        required: req.client.pkce_required(),
+        allow_plain: req.client.allow_plain_pkce,
     };
+    let asked = match request::check(params, pkce) {
+        Ok(asked) => asked,
+        Err(refused) => return Ok(req.error(iss, refused.error, &refused.description)),
+    };
+    let (granted, prompts, max_age) = (asked.scope.as_str(), &asked.prompts, asked.max_age);
 
     // Who is signing in, and what have they approved for this client? One read.
     let (signed_in, consent) =
@@ -383,7 +298,7 @@ async fn continue_authorization(
         && (prompts.contains(&"consent")
             || !consent
                 .as_deref()
-                .is_some_and(|c| scope::covered(&granted, c)));
+                .is_some_and(|c| scope::covered(granted, c)));
     if needs_consent {
         if prompts.contains(&"none") {
             return Ok(req.error(
@@ -398,10 +313,10 @@ async fn continue_authorization(
             &signed_in,
             params,
             &req.client,
-            &granted,
+            granted,
         ));
     }
-    issue_code(state, req, &signed_in, params, &granted, iss, &origin).await
+    issue_code(state, req, &signed_in, params, granted, iss, &origin).await
 }
 
 async fn issue_code(

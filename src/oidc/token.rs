@@ -98,7 +98,7 @@ pub async fn user_in_allowed_groups(
 }
 
 /// PKCE (RFC 7636): the verifier must fit the challenge with the method used.
-fn pkce_ok(
+pub fn pkce_ok(
     challenge: Option<&str>,
     method: Option<&str>,
     verifier: Option<&str>,
@@ -110,11 +110,7 @@ fn pkce_ok(
         }
         (Some(_), None) => Err("code_verifier is missing"),
         (Some(challenge), Some(verifier)) => {
-            let valid = (43..=128).contains(&verifier.len())
-                && verifier
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-            if !valid {
+            if !super::request::is_pkce_string(verifier) {
                 return Err("code_verifier is malformed");
             }
             let computed = match method {
