@@ -268,7 +268,7 @@ fn webauthn_failure(e: WebauthnError) -> AuthError {
 }
 
 /// The authenticator's AAGUID from the attestation object (authData bytes 37..53).
-fn aaguid_of(attestation_object: &[u8]) -> Option<String> {
+pub(crate) fn aaguid_of(attestation_object: &[u8]) -> Option<String> {
     let value: serde_cbor_2::Value = serde_cbor_2::from_slice(attestation_object).ok()?;
     let serde_cbor_2::Value::Map(map) = value else {
         return None;

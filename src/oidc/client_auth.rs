@@ -15,7 +15,9 @@ use crate::domain::client::Client;
 use crate::store::now;
 
 /// The client's id and secret from `Authorization: Basic`, if that header is used.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Ok(None);
     };

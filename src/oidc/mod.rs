@@ -3,15 +3,16 @@
 
 mod authorize;
 mod claims;
-mod client_auth;
+pub(crate) mod client_auth;
 pub mod client_cache;
 mod discovery;
 mod introspect;
 pub mod keys;
 mod logout;
-mod params;
+pub(crate) mod params;
 pub mod registration;
-mod token;
+pub mod request;
+pub(crate) mod token;
 mod tokens;
 mod userinfo;
 

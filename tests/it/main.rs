@@ -11,6 +11,8 @@ mod attacks;
 mod auth;
 mod cli;
 mod config_errors;
+mod crash;
+mod fuzz_corpus;
 mod lifecycle;
 mod mail;
 mod oidc;
