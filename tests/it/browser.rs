@@ -85,7 +85,7 @@ impl Browser {
             .join("; ")
     }
 
-    async fn read(&self, res: reqwest::Response) -> Page {
+    async fn read(&self, res: reqwest::Response) -> Result<Page, reqwest::Error> {
         for value in res.headers().get_all(SET_COOKIE) {
             let text = value.to_str().unwrap();
             let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
@@ -99,29 +99,42 @@ impl Browser {
                     .insert(name.to_string(), v.to_string());
             }
         }
-        Page {
+        Ok(Page {
             status: res.status().as_u16(),
             location: res
                 .headers()
                 .get(LOCATION)
                 .map(|l| l.to_str().unwrap().to_string()),
-            body: res.text().await.unwrap(),
-        }
+            body: res.text().await?,
+        })
     }
 
     pub async fn get(&self, path: &str) -> Page {
+        self.try_get(path).await.unwrap()
+    }
+
+    /// `get`, for a server that may go away mid-request (tests/it/crash.rs).
+    pub async fn try_get(&self, path: &str) -> Result<Page, reqwest::Error> {
         let res = self
             .client
             .get(format!("{}{path}", self.base))
             .header(COOKIE, self.cookie_header())
             .send()
-            .await
-            .unwrap();
+            .await?;
         self.read(res).await
     }
 
     /// Submit a form the way a browser does (with this browser's cookies and Origin).
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.try_post(path, form).await.unwrap()
+    }
+
+    /// `post`, for a server that may go away mid-request.
+    pub async fn try_post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<Page, reqwest::Error> {
         let res = self
             .client
             .post(format!("{}{path}", self.base))
@@ -130,8 +143,7 @@ impl Browser {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(serde_urlencoded::to_string(form).unwrap())
             .send()
-            .await
-            .unwrap();
+            .await?;
         self.read(res).await
     }
 
@@ -147,7 +159,7 @@ impl Browser {
             .send()
             .await
             .unwrap();
-        self.read(res).await
+        self.read(res).await.unwrap()
     }
 
     /// A form post with the page's CSRF token added.
@@ -202,6 +214,6 @@ impl Browser {
             .send()
             .await
             .unwrap();
-        self.read(res).await
+        self.read(res).await.unwrap()
     }
 }

@@ -408,6 +408,18 @@ impl Spawned {
     }
 }
 
+impl Spawned {
+    /// `kill -9`: no shutdown, no flush, whatever was in flight is cut off.
+    pub fn kill_hard(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.log()
+    }
+}
+
 impl Drop for Spawned {
     fn drop(&mut self) {
         let _ = self.child.kill();

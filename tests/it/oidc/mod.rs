@@ -14,8 +14,8 @@ use crate::support::{TestServer, http};
 
 const APP: &str = "http://localhost:1411";
 const CB: &str = "https://app.example.com/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9qH2Yfj1t4-JW7Ux7BY9JqvdY";
-const CHALLENGE: &str = "iL4gp1vDueMyF0ocW7BWIJ5TVO7dbKU_NB5dE2f_fFA";
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9qH2Yfj1t4-JW7Ux7BY9JqvdY";
+pub const CHALLENGE: &str = "iL4gp1vDueMyF0ocW7BWIJ5TVO7dbKU_NB5dE2f_fFA";
 
 struct Rp {
     id: String,
