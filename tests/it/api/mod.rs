@@ -108,17 +108,11 @@ async fn keys_authenticate_and_expire_and_can_be_revoked() {
         401
     );
 
-    // Create, list (with last use), revoke.
-    let (s, created, _) = call(
-        &server,
-        "POST",
-        "/api/v1/api-keys",
-        Some(&key),
-        Some(json!({"name": "ci", "expires_in": 86400})),
-    )
-    .await;
-    assert_eq!(s, 201);
-    let second = created["key"].as_str().unwrap().to_string();
+    // Made (by the console or the CLI), listed (with last use), revoked.
+    let (created, second) =
+        latchkey::api::issue_api_key(store, &admin.id, "ci", 86400, &Origin::cli())
+            .await
+            .unwrap();
     assert!(second.starts_with("lk_"));
     let (_, listed, _) = call(&server, "GET", "/api/v1/api-keys", Some(&second), None).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 3);
@@ -129,7 +123,7 @@ async fn keys_authenticate_and_expire_and_can_be_revoked() {
             .iter()
             .all(|k| k.get("key").is_none() && k.get("key_hash").is_none())
     );
-    let id = created["id"].as_str().unwrap();
+    let id = &created.id;
     assert_eq!(
         call(
             &server,
@@ -149,18 +143,10 @@ async fn keys_authenticate_and_expire_and_can_be_revoked() {
         401,
         "a revoked key stops working"
     );
-    let (s, invalid, _) = call(
-        &server,
-        "POST",
-        "/api/v1/api-keys",
-        Some(&key),
-        Some(json!({"name": "forever", "expires_in": 0})),
-    )
-    .await;
-    assert_eq!(
-        (s, invalid["errors"]["expires_in"].is_string()),
-        (422, true)
-    );
+    let invalid = latchkey::api::issue_api_key(store, &admin.id, "forever", 0, &Origin::cli())
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.field(), Some("expires_in"), "no key lives forever");
     server.stop().await;
 }
 
