@@ -20,7 +20,7 @@ use crate::domain::claims::Subject;
 use crate::domain::client::Client;
 use crate::domain::scope;
 use crate::http::ClientInfo;
-use crate::store::{Redemption, now};
+use crate::store::{Redemption, RefreshGrant, StoreError, now};
 
 pub async fn token(
     State(state): State<AppState>,
@@ -233,23 +233,11 @@ async fn refresh_token(
             "the refresh token has been revoked",
         ));
     }
-    if grant.rotated_at.is_some() || !state.store.rotate_refresh(&grant.token_hash).await? {
-        // A rotated-out token came back: it was copied. End the whole family.
-        state.store.revoke_family(&grant.family_id).await?;
-        audit::record(
-            &state.store,
-            "oidc.refresh.reused",
-            origin,
-            Some(&grant.user_id),
-            json!({
-                "client_id": client.id, "family_id": grant.family_id,
-            }),
-        )
-        .await?;
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was already used; its family is revoked",
-        ));
+    if grant.rotated_at.is_some() {
+        return Err(refresh_reused(state, client, &grant, origin).await?);
     }
+    // Check everything before the token is used up: a request refused here leaves it
+    // (and its family) as it was.
     if grant.expires_at <= now() {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
@@ -266,6 +254,7 @@ async fn refresh_token(
         None => grant.scope.clone(),
     };
     let Some(subject) = user_still_allowed(state, client, &grant.user_id).await? else {
+        // Not a bad request but a decision: the user lost access, so does the family.
         state.store.revoke_family(&grant.family_id).await?;
         return Err(OAuthError::invalid_grant(
             "the user may no longer use this client",
@@ -283,9 +272,10 @@ async fn refresh_token(
         issue_refresh: true,
     };
     let (response, rows) = user_tokens(state, client, &subject, &ctx).await?;
-    audit::record_with(
+    // The presented token is used up in the commit that writes its successor.
+    match audit::record_with(
         &state.store,
-        rows,
+        rows.rotate(&grant.token_hash),
         "oidc.token.issued",
         origin,
         Some(&subject.user.id),
@@ -293,8 +283,36 @@ async fn refresh_token(
             "client_id": client.id, "grant_type": "refresh_token", "scope": scope_text,
         }),
     )
+    .await
+    {
+        Ok(_) => Ok(response),
+        // Another request used it first (or it was revoked meanwhile).
+        Err(StoreError::Conflict(_)) => Err(refresh_reused(state, client, &grant, origin).await?),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A used refresh token came back: it was copied. End the whole family, and say so.
+async fn refresh_reused(
+    state: &AppState,
+    client: &Client,
+    grant: &RefreshGrant,
+    origin: &Origin,
+) -> Result<OAuthError, OAuthError> {
+    state.store.revoke_family(&grant.family_id).await?;
+    audit::record(
+        &state.store,
+        "oidc.refresh.reused",
+        origin,
+        Some(&grant.user_id),
+        json!({
+            "client_id": client.id, "family_id": grant.family_id,
+        }),
+    )
     .await?;
-    Ok(response)
+    Ok(OAuthError::invalid_grant(
+        "the refresh token was already used; its family is revoked",
+    ))
 }
 
 async fn client_credentials(

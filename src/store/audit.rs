@@ -124,6 +124,8 @@ impl Store {
     }
 
     /// Append an event together with a request's other rows: one commit for all.
+    /// `StoreError::Conflict` when the rows rotate a refresh token that was already
+    /// used or revoked (`Together::rotate`): then nothing is written.
     pub async fn insert_audit_with(
         &self,
         rows: Together,
@@ -156,9 +158,13 @@ impl Store {
             details: stored.details.to_string(),
             client_id: stored.client_id.clone(),
         };
-        let mut rows = rows.rows;
-        rows.push(Row::Audit(row));
-        self.groups.insert(rows).await?;
+        let mut rows = rows;
+        rows.rows.push(Row::Audit(row));
+        if !self.groups.write(rows).await? {
+            return Err(StoreError::Conflict(
+                "the refresh token was already used".into(),
+            ));
+        }
         Ok(stored)
     }
 
