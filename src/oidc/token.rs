@@ -327,14 +327,24 @@ async fn client_credentials(
             "public clients cannot use client_credentials",
         ));
     }
-    // No user is involved: user scopes make no sense here.
-    let scope_text: Vec<&str> = params
-        .get("scope")
-        .unwrap_or_default()
-        .split(' ')
-        .filter(|s| !s.is_empty() && !scope::SUPPORTED.contains(s))
-        .collect();
-    let scope_text = scope_text.join(" ");
+    // Clients are registered for no scopes of their own yet: a client_credentials
+    // token carries none, and asking for one is refused rather than granted blindly.
+    let registered: &[&str] = &[];
+    let scope_text =
+        scope::for_client_credentials(params.get("scope").unwrap_or_default(), registered)
+            .map_err(|refused| {
+                // Named only when it is a well-formed scope: the description stays in the
+                // characters RFC 6749 §5.2 allows.
+                let named = if scope::is_scope_token(refused) && refused.len() <= 64 {
+                    format!(" `{refused}`")
+                } else {
+                    String::new()
+                };
+                OAuthError::new(
+                    "invalid_scope",
+                    format!("the client is not registered for the scope{named}"),
+                )
+            })?;
     // A client's own tokens are not recorded (only if revoked): one write less on the
     // busiest path.
     let token = access_token(state, client, &client.id, &scope_text, None)

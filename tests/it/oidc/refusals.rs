@@ -97,6 +97,54 @@ async fn concurrent_refreshes_with_one_token_are_one_use_and_one_reuse() {
 }
 
 #[tokio::test]
+async fn client_credentials_grant_no_scope_the_client_is_not_registered_for() {
+    let server = TestServer::start(&[]).await;
+    let rp = client(&server, spec("ES256")).await;
+    for asked in ["admin write:everything", "openid admin", "api:read"] {
+        let (s, e, _) = token(
+            &server,
+            &rp,
+            &[("grant_type", "client_credentials"), ("scope", asked)],
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (400, Some("invalid_scope")),
+            "{asked}: {e}"
+        );
+        assert!(e.get("access_token").is_none());
+    }
+    let (_, e, _) = token(
+        &server,
+        &rp,
+        &[("grant_type", "client_credentials"), ("scope", "admin")],
+    )
+    .await;
+    assert_eq!(
+        e["error_description"],
+        "the client is not registered for the scope `admin`"
+    );
+    // A scope that is not even well-formed is not echoed back.
+    let (s, e, _) = token(
+        &server,
+        &rp,
+        &[("grant_type", "client_credentials"), ("scope", "a\"b")],
+    )
+    .await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_scope")));
+    assert!(!e["error_description"].as_str().unwrap().contains('"'));
+    // No scope, or only user scopes (meaningless without a user): a token with none.
+    for form in [vec![], vec![("scope", "openid email")]] {
+        let mut fields = vec![("grant_type", "client_credentials")];
+        fields.extend(form);
+        let (s, t, _) = token(&server, &rp, &fields).await;
+        assert_eq!(s, 200, "{t}");
+        assert!(t.get("scope").is_none(), "{t}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_access_token_is_no_id_token_hint() {
     let server = TestServer::start(&[]).await;
     let (b, _) = signed_in_browser(&server, "lou").await;
