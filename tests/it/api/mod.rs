@@ -666,3 +666,65 @@ async fn groups_members_claims_clients_and_audit() {
     assert!(csv.contains("\"client.secret_rotated\""));
     server.stop().await;
 }
+
+/// Security review #15: `PATCH /api/v1/users/{id}` stored names that creating a user
+/// refuses (CR/LF, control characters, any length). It checks them as creation does:
+/// 422 naming the field, and nothing changes.
+#[tokio::test]
+async fn a_patch_checks_names_as_creation_does() {
+    let server = TestServer::start(&[]).await;
+    let admin = user(&server, "root", true).await;
+    let bob = user(&server, "bob", false).await;
+    let key = key_for(&server, &admin.id).await;
+    let path = format!("/api/v1/users/{}", bob.id);
+    let long = "x".repeat(101);
+    for (field, value) in [
+        ("display_name", "Bob\r\nBcc: eve@example.org"),
+        ("first_name", "Bo\u{7}b"),
+        ("last_name", long.as_str()),
+    ] {
+        let (s, problem, _) = call(
+            &server,
+            "PATCH",
+            &path,
+            Some(&key),
+            Some(json!({field: value})),
+        )
+        .await;
+        assert_eq!(s, 422, "{field}: {problem}");
+        assert!(problem["errors"][field].is_string(), "{field}: {problem}");
+        let (s, created, _) = call(
+            &server,
+            "POST",
+            "/api/v1/users",
+            Some(&key),
+            Some(json!({"username": "newbie", field: value})),
+        )
+        .await;
+        assert_eq!(
+            (s, &created["errors"][field]),
+            (422, &problem["errors"][field]),
+            "the same rule as creation"
+        );
+    }
+    let stored = server
+        .running()
+        .state
+        .store
+        .user_by_id(&bob.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, bob, "nothing changed");
+    // Names are trimmed, as at creation.
+    let (s, patched, _) = call(
+        &server,
+        "PATCH",
+        &path,
+        Some(&key),
+        Some(json!({"display_name": "  Bob B.  "})),
+    )
+    .await;
+    assert_eq!((s, patched["display_name"].as_str()), (200, Some("Bob B.")));
+    server.stop().await;
+}
