@@ -337,6 +337,7 @@ async fn delete_expired(state: AppState) {
         tick.tick().await;
         let retention = crate::store::Retention {
             session_idle: state.auth.idle_timeout(),
+            audit: state.config.audit_retention.secs(),
         };
         if let Err(e) = state.store.prune(crate::store::now(), &retention).await {
             tracing::warn!(error = %e, "housekeeping failed");

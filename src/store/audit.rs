@@ -168,6 +168,29 @@ impl Store {
         Ok(stored)
     }
 
+    /// Delete the events from before `before` (unix seconds), a batch at a time so
+    /// that the writer is never held for long; how many were deleted. Ids are UUID v7,
+    /// in time order, so the primary key finds them: no index on time is needed.
+    pub async fn delete_old_audit(&self, before: i64) -> Result<u64, StoreError> {
+        const BATCH: i64 = 5_000;
+        let bound = uuid_v7_floor(before.saturating_mul(1000));
+        let mut deleted = 0;
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM audit_log WHERE id IN \
+                 (SELECT id FROM audit_log WHERE id < $1 ORDER BY id LIMIT $2)",
+            )
+            .bind(bound.as_str())
+            .bind(BATCH)
+            .execute(&mut *self.writer().await?)
+            .await?;
+            deleted += done.rows_affected();
+            if done.rows_affected() < BATCH as u64 {
+                return Ok(deleted);
+            }
+        }
+    }
+
     /// A page of events matching `filter`, newest first. The admin page, the API and
     /// both CSV exports all read the log through this one query.
     pub async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {

@@ -8,6 +8,8 @@ use super::{Store, StoreError};
 pub struct Retention {
     /// Seconds a session may go unused before it ends (the runtime setting).
     pub session_idle: i64,
+    /// Seconds an audit event is kept (`LATCHKEY_AUDIT_RETENTION`).
+    pub audit: i64,
 }
 
 /// Sent and failed mail stays in the admin console's history this long.
@@ -28,6 +30,7 @@ pub const PRUNED_TABLES: &[&str] = &[
     "oidc_codes",
     "oidc_refresh_tokens",
     "oidc_access_tokens",
+    "audit_log",
 ];
 
 impl Store {
@@ -43,6 +46,9 @@ impl Store {
             self.delete_old_mail(now - MAIL_HISTORY).await.map(drop),
             // Codes, refresh tokens and access-token records.
             self.delete_expired_grants(now).await,
+            self.delete_old_audit(now.saturating_sub(retention.audit))
+                .await
+                .map(drop),
             self.forget_unseen_devices(now - DEVICE_MEMORY)
                 .await
                 .map(drop),

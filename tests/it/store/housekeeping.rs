@@ -3,8 +3,8 @@
 
 use latchkey::oidc::registration::{ClientSpec, register};
 use latchkey::store::{
-    AccessRecord, CodeGrant, NewMail, PRUNED_TABLES, RefreshGrant, Retention, Store, ThrottleState,
-    VERIFY_EMAIL, now,
+    AccessRecord, CodeGrant, NewAuditRecord, NewMail, PRUNED_TABLES, RefreshGrant, Retention,
+    Store, ThrottleState, VERIFY_EMAIL, now,
 };
 
 use super::auth_state::session;
@@ -14,6 +14,7 @@ use crate::on_both_backends;
 const DAY: i64 = 86_400;
 const KEEP: Retention = Retention {
     session_idle: 7 * DAY,
+    audit: 400 * DAY,
 };
 
 async fn rows(store: &Store, table: &str) -> i64 {
@@ -232,8 +233,36 @@ async fn mailed_tokens_and_mail_history_are_deleted(store: &Store) {
     assert!(store.mail_by_id("queued").await.unwrap().is_some());
 }
 
+async fn audit_events_are_kept_for_the_retention(store: &Store) {
+    for n in 0..3 {
+        store
+            .insert_audit(&NewAuditRecord {
+                event: format!("test.event.{n}"),
+                ..NewAuditRecord::default()
+            })
+            .await
+            .unwrap();
+    }
+    let t = now();
+    store.prune(t + 399 * DAY, &KEEP).await.unwrap();
+    assert_eq!(rows(store, "audit_log").await, 3);
+    store.prune(t + 401 * DAY, &KEEP).await.unwrap();
+    assert_eq!(rows(store, "audit_log").await, 0);
+    // The retention is the caller's: a shorter one deletes sooner.
+    store
+        .insert_audit(&NewAuditRecord::default())
+        .await
+        .unwrap();
+    let short = Retention {
+        audit: 2 * DAY,
+        ..KEEP
+    };
+    store.prune(now() + 3 * DAY, &short).await.unwrap();
+    assert_eq!(rows(store, "audit_log").await, 0);
+}
+
 async fn only_pruned_tables_are_counted(store: &Store) {
-    assert!(PRUNED_TABLES.contains(&"oidc_codes"));
+    assert!(PRUNED_TABLES.contains(&"audit_log"));
     assert!(store.count_rows("users; DROP TABLE users").await.is_err());
     assert!(store.count_rows("users").await.is_err());
 }
@@ -244,5 +273,6 @@ on_both_backends!(
     ceremonies_pending_logins_and_login_codes_are_deleted,
     old_throttle_rows_and_unseen_devices_are_deleted,
     mailed_tokens_and_mail_history_are_deleted,
+    audit_events_are_kept_for_the_retention,
     only_pruned_tables_are_counted,
 );
