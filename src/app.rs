@@ -323,8 +323,9 @@ async fn close_idle_connections(state: AppState) {
     }
 }
 
-/// Every ten minutes, delete what has expired (sessions, ceremonies, codes, lockouts,
-/// mail history older than 30 days) and queue the notices for API keys about to expire.
+/// Every ten minutes, delete what has expired or outlived its retention (every table
+/// that grows with use: `Store::prune`) and queue the notices for API keys about to
+/// expire.
 /// The first round waits a minute: what expired keeps until then (every read checks
 /// expiry itself), and a server that has just started answers its first requests
 /// without this work beside them.
@@ -334,18 +335,11 @@ async fn delete_expired(state: AppState) {
     let mut tick = tokio::time::interval_at(first, period);
     loop {
         tick.tick().await;
-        let now = crate::store::now();
-        if let Err(e) = state
-            .store
-            .delete_expired_auth_state(now, state.auth.idle_timeout())
-            .await
-        {
-            tracing::warn!(error = %e, "housekeeping failed");
-        }
-        if let Err(e) = state.store.delete_expired_user_tokens(now).await {
-            tracing::warn!(error = %e, "housekeeping failed");
-        }
-        if let Err(e) = state.store.delete_old_mail(now - 30 * 86_400).await {
+        let retention = crate::store::Retention {
+            session_idle: state.auth.idle_timeout(),
+            audit: state.config.audit_retention.secs(),
+        };
+        if let Err(e) = state.store.prune(crate::store::now(), &retention).await {
             tracing::warn!(error = %e, "housekeeping failed");
         }
         if let Err(e) = crate::mail::notices::api_keys_expiring(&state.mail).await {

@@ -1,14 +1,14 @@
-//! `/api/v1/api-keys`: create (shown once), list, revoke.
+//! `/api/v1/api-keys`: list and revoke. Keys are made in the admin console or with
+//! the CLI (`issue_api_key`), never by a request that an API key authenticates.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{Body, Caller, Problem};
+use super::{Caller, Problem};
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::random_token;
@@ -58,67 +58,25 @@ pub async fn issue_api_key(
     Ok((key, secret))
 }
 
-/// A new key. `user_id` names another owner (administrators only).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "terraform", "expires_in": 2592000, "user_id": "0192f3a4-5b6c-7d8e-9f00-112233445566"}))]
-pub struct CreateKey {
-    name: String,
-    /// Seconds until it expires, a minute to two years (required: no key lives forever).
-    expires_in: i64,
-    /// Another user's id (administrators only).
-    user_id: Option<String>,
-}
+/// Why the API makes no keys: a key that could make keys could outlive itself.
+pub const KEYS_MAKE_NO_KEYS: &str = "an API key cannot create API keys (a leaked key could \
+    otherwise renew itself and outlive its revocation): make keys in the admin console \
+    (/admin/api-keys) or with `latchkey api-keys create`";
 
-/// A key as created, with the key itself (`lk_…`), shown only now.
-#[derive(Serialize, ToSchema)]
-pub struct NewApiKey {
-    #[serde(flatten)]
-    api_key: ApiKey,
-    key: String,
-}
-
-/// Make an API key for the caller (or, as an administrator, for anyone).
+/// Refused: API keys are made by a signed-in administrator in the admin console, or
+/// with the CLI, never with another API key.
 #[utoipa::path(
     post, path = "/api/v1/api-keys", tag = "api-keys",
     operation_id = "create_api_key",
-    request_body = CreateKey,
     responses(
-        (status = 201, description = "Created; the key is shown only now", body = NewApiKey),
-        (status = 400, description = "The body is not JSON of this shape", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Another owner, and the key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Always: an API key cannot create API keys; use the admin console or `latchkey api-keys create`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
-pub async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    Body(body): Body<CreateKey>,
-) -> Result<impl IntoResponse, Problem> {
-    let owner = match body.user_id {
-        Some(other) if other != caller.user.id => {
-            caller.require_admin()?;
-            other
-        }
-        _ => caller.user.id.clone(),
-    };
-    let (key, secret) = issue_api_key(
-        &state.store,
-        &owner,
-        &body.name,
-        body.expires_in,
-        &caller.origin,
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(NewApiKey {
-            api_key: key,
-            key: secret,
-        }),
-    ))
+pub async fn create(_caller: Caller) -> Problem {
+    // The extractor authenticated the key first: without one the answer is 401.
+    Problem::new(StatusCode::FORBIDDEN, "Forbidden", KEYS_MAKE_NO_KEYS)
 }
 
 #[derive(Serialize, ToSchema)]

@@ -12,7 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ApiQuery, Body, Caller, Problem};
 use crate::app::AppState;
 use crate::audit;
-use crate::domain::user::{NewUser, User, check_locale, normalize_email, normalize_username};
+use crate::domain::user::{
+    NewUser, User, check_locale, check_name, normalize_email, normalize_username,
+};
 use crate::store::UserUpdate;
 
 /// The key's owner.
@@ -237,9 +239,21 @@ pub async fn update(
             .map(|e| normalize_email(e).map(Some))
             .transpose()?,
         email_verified: body.email_verified,
-        first_name: body.first_name,
-        last_name: body.last_name,
-        display_name: body.display_name,
+        first_name: body
+            .first_name
+            .as_deref()
+            .map(|n| check_name("first_name", n))
+            .transpose()?,
+        last_name: body
+            .last_name
+            .as_deref()
+            .map(|n| check_name("last_name", n))
+            .transpose()?,
+        display_name: body
+            .display_name
+            .as_deref()
+            .map(|n| check_name("display_name", n))
+            .transpose()?,
         is_admin: body.is_admin,
         locale: body
             .locale

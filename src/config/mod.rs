@@ -166,11 +166,19 @@ settings! {
     smtp_skip_cert_verification: Option<bool> = "LATCHKEY_SMTP_SKIP_CERT_VERIFICATION";
     /// MaxMind-format GeoLite2 City database, for the approximate location in new-sign-in notices.
     geoip_db: Option<PathBuf> = "LATCHKEY_GEOIP_DB";
+    /// How long audit events are kept before housekeeping deletes them (e.g. `400d`; at least a day).
+    audit_retention: DurationSetting = "LATCHKEY_AUDIT_RETENTION", default "400d";
 }
 
 impl Config {
     /// Checks that concern more than one setting.
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.audit_retention.secs() < 86_400 {
+            return Err(ConfigError::new(
+                "LATCHKEY_AUDIT_RETENTION",
+                "must be at least a day (1d)",
+            ));
+        }
         if self.session_idle_timeout.0 > self.session_lifetime.0 {
             return Err(ConfigError::new(
                 "LATCHKEY_SESSION_IDLE_TIMEOUT",
@@ -356,6 +364,7 @@ mod tests {
         );
         assert_eq!(c.sources["app_url"], Source::Default);
         assert_eq!(c.sources["encryption_key"], Source::Unset);
+        assert_eq!(c.audit_retention.secs(), 400 * 86_400);
     }
 
     #[test]
@@ -453,6 +462,9 @@ mod tests {
             err(&[("LATCHKEY_TRUST_PROXY", "10.0.0.0/33")]).starts_with("LATCHKEY_TRUST_PROXY: ")
         );
         assert!(err(&[("LATCHKEY_LOG_FORMAT", "xml")]).starts_with("LATCHKEY_LOG_FORMAT: "));
+        assert!(
+            err(&[("LATCHKEY_AUDIT_RETENTION", "12h")]).starts_with("LATCHKEY_AUDIT_RETENTION: ")
+        );
         assert!(
             err(&[("LATCHKEY_TLS_CERT_FILE", "/x.pem")]).starts_with("LATCHKEY_TLS_KEY_FILE: ")
         );

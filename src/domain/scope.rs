@@ -27,6 +27,34 @@ pub fn covered(wanted: &str, given: &str) -> bool {
         .all(|s| has(given, s))
 }
 
+/// The scope of a client_credentials token asked for with `requested`, for a client
+/// registered for the scopes `registered`: user scopes make no sense without a user
+/// and are dropped; any other scope the client is not registered for is refused
+/// (RFC 6749 §5.2 `invalid_scope`), and the error names it.
+pub fn for_client_credentials<'a>(
+    requested: &'a str,
+    registered: &[&str],
+) -> Result<String, &'a str> {
+    let mut granted: Vec<&str> = Vec::new();
+    for s in requested.split(' ').filter(|s| !s.is_empty()) {
+        if SUPPORTED.contains(&s) || granted.contains(&s) {
+            continue;
+        }
+        if !registered.contains(&s) {
+            return Err(s);
+        }
+        granted.push(s);
+    }
+    Ok(granted.join(" "))
+}
+
+/// Is `s` a scope token of RFC 6749 §3.3 (printable ASCII but space, `"` and `\`)?
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
 /// What the consent page says a scope lets the service see.
 pub fn describe(scope: &str) -> Option<&'static str> {
     Some(match scope {
@@ -49,5 +77,23 @@ mod tests {
         assert!(covered("openid email", "openid profile email"));
         assert!(!covered("openid groups", "openid email"));
         assert!(has("openid email", "email") && !has("openid emails", "email"));
+    }
+
+    #[test]
+    fn client_credentials_get_only_registered_scopes() {
+        assert_eq!(for_client_credentials("", &[]), Ok(String::new()));
+        assert_eq!(
+            for_client_credentials("openid email", &[]),
+            Ok(String::new())
+        );
+        assert_eq!(for_client_credentials("openid admin", &[]), Err("admin"));
+        assert_eq!(
+            for_client_credentials("backup backup openid", &["backup"]),
+            Ok("backup".to_string())
+        );
+        assert_eq!(
+            for_client_credentials("backup write", &["backup"]),
+            Err("write")
+        );
     }
 }

@@ -122,7 +122,10 @@ pub fn normalize_email(input: &str) -> Result<String, Invalid> {
     Ok(format!("{local}@{}", domain.to_lowercase()))
 }
 
-fn check_name(field: &'static str, input: &str) -> Result<String, Invalid> {
+/// A first, last or display name, trimmed: at most 100 characters, no control
+/// characters (CR/LF would reach mail headers and LDAP). Creating and changing a user
+/// both check names with it.
+pub fn check_name(field: &'static str, input: &str) -> Result<String, Invalid> {
     let name = input.trim();
     if name.chars().count() > NAME_MAX {
         return Err(Invalid::new(

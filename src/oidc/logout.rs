@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::params::Params;
+use super::tokens::{ID_TOKEN_TYP, typ_is};
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::jws;
@@ -44,9 +45,12 @@ async fn check(state: &AppState, params: &Params) -> Result<LogoutRequest, Respo
             .await
             .map_err(|e| super::OAuthError::from(e).into_response())?;
         match jws::verify_jwt(hint, |kid| verifiers.iter().find(|k| k.kid() == kid)) {
+            // Only an ID token: an access token (`at+jwt`) is for resource servers
+            // and says nothing about the browser the user is signed in with.
             Ok(v)
-                if v.claims.get("iss").and_then(Value::as_str)
-                    == Some(state.config.app_url.as_str()) =>
+                if typ_is(v.typ.as_deref(), ID_TOKEN_TYP)
+                    && v.claims.get("iss").and_then(Value::as_str)
+                        == Some(state.config.app_url.as_str()) =>
             {
                 hinted_user = v
                     .claims
@@ -59,7 +63,11 @@ async fn check(state: &AppState, params: &Params) -> Result<LogoutRequest, Respo
                     _ => None,
                 };
             }
-            _ => return Err(invalid("The id_token_hint was not issued by this server.")),
+            _ => {
+                return Err(invalid(
+                    "The id_token_hint is not an ID token issued by this server.",
+                ));
+            }
         }
     }
     let client_id = match (hinted_client, params.get("client_id")) {

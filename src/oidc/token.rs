@@ -20,7 +20,7 @@ use crate::domain::claims::Subject;
 use crate::domain::client::Client;
 use crate::domain::scope;
 use crate::http::ClientInfo;
-use crate::store::{Redemption, now};
+use crate::store::{Redemption, RefreshGrant, StoreError, now};
 
 pub async fn token(
     State(state): State<AppState>,
@@ -229,23 +229,11 @@ async fn refresh_token(
             "the refresh token has been revoked",
         ));
     }
-    if grant.rotated_at.is_some() || !state.store.rotate_refresh(&grant.token_hash).await? {
-        // A rotated-out token came back: it was copied. End the whole family.
-        state.store.revoke_family(&grant.family_id).await?;
-        audit::record(
-            &state.store,
-            "oidc.refresh.reused",
-            origin,
-            Some(&grant.user_id),
-            json!({
-                "client_id": client.id, "family_id": grant.family_id,
-            }),
-        )
-        .await?;
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was already used; its family is revoked",
-        ));
+    if grant.rotated_at.is_some() {
+        return Err(refresh_reused(state, client, &grant, origin).await?);
     }
+    // Check everything before the token is used up: a request refused here leaves it
+    // (and its family) as it was.
     if grant.expires_at <= now() {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
@@ -262,6 +250,7 @@ async fn refresh_token(
         None => grant.scope.clone(),
     };
     let Some(subject) = user_still_allowed(state, client, &grant.user_id).await? else {
+        // Not a bad request but a decision: the user lost access, so does the family.
         state.store.revoke_family(&grant.family_id).await?;
         return Err(OAuthError::invalid_grant(
             "the user may no longer use this client",
@@ -279,9 +268,10 @@ async fn refresh_token(
         issue_refresh: true,
     };
     let (response, rows) = user_tokens(state, client, &subject, &ctx).await?;
-    audit::record_with(
+    // The presented token is used up in the commit that writes its successor.
+    match audit::record_with(
         &state.store,
-        rows,
+        rows.rotate(&grant.token_hash),
         "oidc.token.issued",
         origin,
         Some(&subject.user.id),
@@ -289,8 +279,36 @@ async fn refresh_token(
             "client_id": client.id, "grant_type": "refresh_token", "scope": scope_text,
         }),
     )
+    .await
+    {
+        Ok(_) => Ok(response),
+        // Another request used it first (or it was revoked meanwhile).
+        Err(StoreError::Conflict(_)) => Err(refresh_reused(state, client, &grant, origin).await?),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A used refresh token came back: it was copied. End the whole family, and say so.
+async fn refresh_reused(
+    state: &AppState,
+    client: &Client,
+    grant: &RefreshGrant,
+    origin: &Origin,
+) -> Result<OAuthError, OAuthError> {
+    state.store.revoke_family(&grant.family_id).await?;
+    audit::record(
+        &state.store,
+        "oidc.refresh.reused",
+        origin,
+        Some(&grant.user_id),
+        json!({
+            "client_id": client.id, "family_id": grant.family_id,
+        }),
+    )
     .await?;
-    Ok(response)
+    Ok(OAuthError::invalid_grant(
+        "the refresh token was already used; its family is revoked",
+    ))
 }
 
 async fn client_credentials(
@@ -305,14 +323,24 @@ async fn client_credentials(
             "public clients cannot use client_credentials",
         ));
     }
-    // No user is involved: user scopes make no sense here.
-    let scope_text: Vec<&str> = params
-        .get("scope")
-        .unwrap_or_default()
-        .split(' ')
-        .filter(|s| !s.is_empty() && !scope::SUPPORTED.contains(s))
-        .collect();
-    let scope_text = scope_text.join(" ");
+    // Clients are registered for no scopes of their own yet: a client_credentials
+    // token carries none, and asking for one is refused rather than granted blindly.
+    let registered: &[&str] = &[];
+    let scope_text =
+        scope::for_client_credentials(params.get("scope").unwrap_or_default(), registered)
+            .map_err(|refused| {
+                // Named only when it is a well-formed scope: the description stays in the
+                // characters RFC 6749 §5.2 allows.
+                let named = if scope::is_scope_token(refused) && refused.len() <= 64 {
+                    format!(" `{refused}`")
+                } else {
+                    String::new()
+                };
+                OAuthError::new(
+                    "invalid_scope",
+                    format!("the client is not registered for the scope{named}"),
+                )
+            })?;
     // A client's own tokens are not recorded (only if revoked): one write less on the
     // busiest path.
     let token = access_token(state, client, &client.id, &scope_text, None)

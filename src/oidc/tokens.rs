@@ -17,6 +17,17 @@ use crate::store::{AccessRecord, RefreshGrant, Together, new_id, now};
 /// ID tokens live one hour; retired keys stay published at least this long.
 pub const MAX_ID_TOKEN_TTL: i64 = 3600;
 
+/// The JOSE `typ` of each kind of token we sign, so that one is never taken for the
+/// other: RFC 9068 access tokens, and ID tokens as OIDC Core examples them.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+pub const ID_TOKEN_TYP: &str = "JWT";
+
+/// Does `typ` (as a verified token declares it) name a token of kind `kind`? RFC 7515
+/// §4.1.9: media types compare ignoring case.
+pub fn typ_is(typ: Option<&str>, kind: &str) -> bool {
+    typ.is_some_and(|t| t.eq_ignore_ascii_case(kind))
+}
+
 /// What an authorization (code or refresh) carries into new tokens.
 pub struct GrantContext<'a> {
     pub scope: &'a str,
@@ -67,7 +78,7 @@ pub async fn access_token(
         claims["auth_time"] = json!(auth_time);
     }
     let key = state.keys.signer(client_alg(client)).await?;
-    let token = jws::sign_jwt(&key, "at+jwt", &claims);
+    let token = jws::sign_jwt(&key, ACCESS_TOKEN_TYP, &claims);
     Ok(SignedAccess {
         token,
         jti,
@@ -167,7 +178,7 @@ async fn id_token(
         claims.insert("nonce".into(), json!(nonce));
     }
     let key = state.keys.signer(alg).await?;
-    Ok(jws::sign_jwt(&key, "JWT", &Value::Object(claims)))
+    Ok(jws::sign_jwt(&key, ID_TOKEN_TYP, &Value::Object(claims)))
 }
 
 /// The `sid` claim: names the browser session without revealing anything usable.
@@ -206,7 +217,7 @@ pub async fn signed_access_token(
     else {
         return Ok(None);
     };
-    if verified.typ.as_deref() != Some("at+jwt") {
+    if !typ_is(verified.typ.as_deref(), ACCESS_TOKEN_TYP) {
         return Ok(None);
     }
     let claims = verified.claims;

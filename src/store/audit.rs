@@ -124,6 +124,8 @@ impl Store {
     }
 
     /// Append an event together with a request's other rows: one commit for all.
+    /// `StoreError::Conflict` when the rows rotate a refresh token that was already
+    /// used or revoked (`Together::rotate`): then nothing is written.
     pub async fn insert_audit_with(
         &self,
         rows: Together,
@@ -156,10 +158,37 @@ impl Store {
             details: stored.details.to_string(),
             client_id: stored.client_id.clone(),
         };
-        let mut rows = rows.rows;
-        rows.push(Row::Audit(row));
-        self.groups.insert(rows).await?;
+        let mut rows = rows;
+        rows.rows.push(Row::Audit(row));
+        if !self.groups.write(rows).await? {
+            return Err(StoreError::Conflict(
+                "the refresh token was already used".into(),
+            ));
+        }
         Ok(stored)
+    }
+
+    /// Delete the events from before `before` (unix seconds), a batch at a time so
+    /// that the writer is never held for long; how many were deleted. Ids are UUID v7,
+    /// in time order, so the primary key finds them: no index on time is needed.
+    pub async fn delete_old_audit(&self, before: i64) -> Result<u64, StoreError> {
+        const BATCH: i64 = 5_000;
+        let bound = uuid_v7_floor(before.saturating_mul(1000));
+        let mut deleted = 0;
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM audit_log WHERE id IN \
+                 (SELECT id FROM audit_log WHERE id < $1 ORDER BY id LIMIT $2)",
+            )
+            .bind(bound.as_str())
+            .bind(BATCH)
+            .execute(&mut *self.writer().await?)
+            .await?;
+            deleted += done.rows_affected();
+            if done.rows_affected() < BATCH as u64 {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// A page of events matching `filter`, newest first. The admin page, the API and

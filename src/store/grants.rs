@@ -159,6 +159,25 @@ pub(super) async fn use_code(
     })))
 }
 
+/// Mark the refresh token `token_hash` used up by rotation at `at`, on `conn` (in the
+/// group that writes its successor: grouped.rs); false when it was already used or
+/// revoked (a concurrent reuse), which the caller treats as reuse.
+pub(super) async fn rotate_refresh(
+    conn: &mut sqlx::AnyConnection,
+    token_hash: &str,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE oidc_refresh_tokens SET rotated_at = $2 \
+         WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(token_hash)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 impl Store {
     /// Store a new authorization code (written in a group: grouped.rs).
     pub async fn insert_code(&self, code: CodeGrant) -> Result<(), StoreError> {
@@ -241,17 +260,6 @@ impl Store {
             rotated_at: r.try_get("rotated_at")?,
             revoked_at: r.try_get("revoked_at")?,
         }))
-    }
-
-    /// Mark a refresh token as used up by rotation; false when someone else already did
-    /// (a concurrent reuse), which the caller treats as reuse.
-    pub async fn rotate_refresh(&self, token_hash: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE oidc_refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL")
-            .bind(token_hash)
-            .bind(now())
-            .execute(&mut *self.writer().await?)
-            .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// Revoke a whole refresh family and the access tokens issued from it.

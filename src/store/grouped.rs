@@ -5,7 +5,8 @@
 //! instead of one write transaction each.
 //! Every caller still waits until its own rows are committed, so nothing is less
 //! durable than before; the rows one request hands in together (a code and its audit
-//! row, say) are committed together or not at all; under load it is fewer transactions, fewer pages written to
+//! row, say) are committed together or not at all, and so is the refresh token they
+//! may use up (`Together::rotate`); under load it is fewer transactions, fewer pages written to
 //! SQLite's write-ahead log and fewer round trips to the database, and on SQLite the
 //! one writer connection is taken once per group instead of once per row.
 
@@ -18,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::audit::AuditRow;
 use super::conns::Conns;
-use super::grants::{AccessRecord, CodeGrant, RefreshGrant, use_code};
+use super::grants::{AccessRecord, CodeGrant, RefreshGrant, rotate_refresh, use_code};
 
 /// A row to insert, of one of the tables written in groups.
 pub(super) enum Row {
@@ -34,6 +35,9 @@ pub(super) enum Row {
 #[derive(Default)]
 pub struct Together {
     pub(super) rows: Vec<Row>,
+    /// The refresh token these rows replace: marked used in the same commit, and when
+    /// it already was (a concurrent reuse), none of the rows is written.
+    pub(super) rotates: Option<String>,
 }
 
 impl Together {
@@ -56,6 +60,14 @@ impl Together {
     /// A new refresh token.
     pub fn refresh(mut self, grant: RefreshGrant) -> Together {
         self.rows.push(Row::Refresh(grant));
+        self
+    }
+
+    /// Use up the refresh token `token_hash` in the commit that writes these rows:
+    /// the rows are written only if it was neither used nor revoked, else the write
+    /// fails with `StoreError::Conflict` and changes nothing.
+    pub fn rotate(mut self, token_hash: &str) -> Together {
+        self.rotates = Some(token_hash.to_string());
         self
     }
 }
@@ -188,8 +200,8 @@ impl std::fmt::Debug for Groups {
 
 /// What one caller hands the writer task.
 enum Work {
-    /// Rows to insert.
-    Rows(Vec<Row>),
+    /// Rows to insert, if the refresh token they replace (if any) can be used up.
+    Rows(Together),
     /// An authorization code to mark used, if no one has (grants.rs, `use_code`).
     UseCode { code_hash: String, at: i64 },
 }
@@ -197,6 +209,8 @@ enum Work {
 /// What the writer did with a caller's work, once committed.
 enum Done {
     Written,
+    /// Nothing written: the refresh token the rows replace was already used or revoked.
+    Refused,
     /// The code as it was before this use; `None` when it was unknown or already used.
     CodeUsed(Option<Box<CodeGrant>>),
 }
@@ -224,10 +238,24 @@ impl Groups {
 
     /// Insert `rows` with the next group; returns once they are committed.
     pub(super) async fn insert(&self, rows: Vec<Row>) -> Result<(), sqlx::Error> {
-        if rows.is_empty() {
-            return Ok(());
+        self.write(Together {
+            rows,
+            rotates: None,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Write `together` with the next group; returns once it is committed, with
+    /// `false` when nothing was written because its refresh token was already used.
+    pub(super) async fn write(&self, together: Together) -> Result<bool, sqlx::Error> {
+        if together.rows.is_empty() && together.rotates.is_none() {
+            return Ok(true);
         }
-        self.run(Work::Rows(rows)).await.map(|_| ())
+        Ok(!matches!(
+            self.run(Work::Rows(together)).await?,
+            Done::Refused
+        ))
     }
 
     /// Mark an authorization code used with the next group, if it was not; returns the
@@ -239,7 +267,7 @@ impl Groups {
     ) -> Result<Option<Box<CodeGrant>>, sqlx::Error> {
         match self.run(Work::UseCode { code_hash, at }).await? {
             Done::CodeUsed(grant) => Ok(grant),
-            Done::Written => Ok(None),
+            Done::Written | Done::Refused => Ok(None),
         }
     }
 
@@ -278,17 +306,11 @@ async fn write_batches(writer: Conns, mut rx: mpsc::UnboundedReceiver<Pending>) 
     }
 }
 
-/// Do the work of `batch` in one transaction: codes used first, then each table's
-/// rows in multi-row INSERTs. One statement alone needs no transaction.
+/// Do the work of `batch` in one transaction: codes used and refresh tokens rotated
+/// first, then the rows of every caller not refused in multi-row INSERTs. One
+/// statement alone needs no transaction.
 async fn write_group(writer: &Conns, batch: &[Pending]) -> Result<Vec<Done>, sqlx::Error> {
     let style = Placeholders::of(writer);
-    let rows: Vec<&Row> = batch
-        .iter()
-        .flat_map(|p| match &p.work {
-            Work::Rows(rows) => rows.as_slice(),
-            Work::UseCode { .. } => &[],
-        })
-        .collect();
     if let [p] = batch
         && let Work::UseCode { code_hash, at } = &p.work
     {
@@ -297,47 +319,78 @@ async fn write_group(writer: &Conns, batch: &[Pending]) -> Result<Vec<Done>, sql
             use_code(&mut conn, code_hash, *at).await?,
         )]);
     }
-    let of_tables: Vec<Vec<&Row>> = TABLES
-        .iter()
-        .map(|&table| {
-            rows.iter()
-                .copied()
-                .filter(|r| std::ptr::eq(r.table(), table))
-                .collect()
-        })
-        .collect();
-    // Each statement: its rows, and the size of INSERT they go in.
-    let mut statements: Vec<(&[&Row], usize)> = Vec::new();
-    for of_table in &of_tables {
-        let mut rest = &of_table[..];
-        for (n, size) in plan(rest.len()) {
-            let (chunk, tail) = rest.split_at(n);
-            statements.push((chunk, size));
-            rest = tail;
+    let checks_first = batch.iter().any(|p| match &p.work {
+        Work::UseCode { .. } => true,
+        Work::Rows(t) => t.rotates.is_some(),
+    });
+    if !checks_first {
+        let all: Vec<&Row> = batch.iter().flat_map(rows_of).collect();
+        let statements = statements(&all);
+        if let [(chunk, size)] = &statements[..] {
+            insert_chunk(&mut *writer.get().await?, style, chunk, *size).await?;
+            return Ok(batch.iter().map(|_| Done::Written).collect());
         }
-    }
-    let uses_codes = batch.iter().any(|p| matches!(p.work, Work::UseCode { .. }));
-    if let [(chunk, size)] = statements[..]
-        && !uses_codes
-    {
-        insert_chunk(&mut *writer.get().await?, style, chunk, size).await?;
-        return Ok(batch.iter().map(|_| Done::Written).collect());
     }
     let mut tx = writer.begin().await?;
     let mut done = Vec::with_capacity(batch.len());
+    let at = super::now();
     for p in batch {
         done.push(match &p.work {
+            Work::Rows(Together {
+                rotates: Some(token_hash),
+                ..
+            }) => {
+                if rotate_refresh(&mut tx, token_hash, at).await? {
+                    Done::Written
+                } else {
+                    Done::Refused
+                }
+            }
             Work::Rows(_) => Done::Written,
             Work::UseCode { code_hash, at } => {
                 Done::CodeUsed(use_code(&mut tx, code_hash, *at).await?)
             }
         });
     }
-    for (chunk, size) in statements {
-        insert_chunk(&mut tx, style, chunk, size).await?;
+    let accepted: Vec<&Row> = batch
+        .iter()
+        .zip(&done)
+        .filter(|(_, d)| !matches!(d, Done::Refused))
+        .flat_map(|(p, _)| rows_of(p))
+        .collect();
+    for (chunk, size) in statements(&accepted) {
+        insert_chunk(&mut tx, style, &chunk, size).await?;
     }
     tx.commit().await?;
     Ok(done)
+}
+
+/// The rows a caller hands in (none, for a code to use).
+fn rows_of(p: &Pending) -> &[Row] {
+    match &p.work {
+        Work::Rows(t) => t.rows.as_slice(),
+        Work::UseCode { .. } => &[],
+    }
+}
+
+/// The INSERT statements for `rows`, table by table in the order of `TABLES`: each
+/// with its rows and the size of INSERT they go in.
+fn statements<'r>(rows: &'r [&'r Row]) -> Vec<(Vec<&'r Row>, usize)> {
+    let mut statements = Vec::new();
+    for &table in TABLES.iter() {
+        let of_table: Vec<&Row> = rows
+            .iter()
+            .copied()
+            .filter(|r| std::ptr::eq(r.table(), table))
+            .collect();
+        let mut rest = &of_table[..];
+        for (n, size) in plan(rest.len()) {
+            let (chunk, tail) = rest.split_at(n);
+            statements.push((chunk.to_vec(), size));
+            rest = tail;
+        }
+    }
+    statements
 }
 
 /// The INSERT of `size` rows (one of `SIZES`) into `table`: `INSERT INTO {table} (…)

@@ -218,6 +218,28 @@ async fn every_route_refuses_bad_keys_and_users_and_audits_admins() {
             checked_403 += 1;
         }
 
+        // An operation documented with no success (making API keys with a key) refuses
+        // an administrator's key too, and changes nothing.
+        let succeeds = op["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|code| code.starts_with('2'));
+        if !succeeds {
+            let before = w.snapshot().await;
+            let (status, problem, _) = call(
+                &w.server,
+                &method,
+                &concrete,
+                Some(&w.admin_key),
+                body.clone(),
+            )
+            .await;
+            assert_eq!(status, 403, "{what} as an administrator: {problem}");
+            assert_eq!(w.snapshot().await, before, "{what}: changes nothing");
+            w.server.stop().await;
+            continue;
+        }
         let before = w.events_by_admin().await.len();
         let (status, answer, _) = call(
             &w.server,
@@ -270,17 +292,11 @@ async fn a_users_key_sees_only_its_owner() {
     )
     .await;
     assert_eq!(s, 200, "a user reads themself");
-    // Own keys: list, make, revoke; never anyone else's.
-    let (s, made, _) = call(
-        &w.server,
-        "POST",
-        "/api/v1/api-keys",
-        Some(&w.nora_key),
-        Some(json!({"name": "laptop", "expires_in": 3600})),
-    )
-    .await;
-    assert_eq!(s, 201);
-    assert_eq!(made["user_id"], json!(nora.id));
+    // Own keys: list, revoke; never anyone else's.
+    let (made, _) =
+        latchkey::api::issue_api_key(w.store(), &nora.id, "laptop", 3600, &Origin::cli())
+            .await
+            .unwrap();
     let (_, listed, _) = call(
         &w.server,
         "GET",
@@ -299,7 +315,7 @@ async fn a_users_key_sees_only_its_owner() {
     let (s, _, _) = call(
         &w.server,
         "DELETE",
-        &format!("/api/v1/api-keys/{}", made["id"].as_str().unwrap()),
+        &format!("/api/v1/api-keys/{}", made.id),
         Some(&w.nora_key),
         None,
     )
@@ -319,5 +335,50 @@ async fn a_users_key_sees_only_its_owner() {
         items.iter().all(|r| r["actor_id"] == json!(nora.id)),
         "a user's audit log is theirs only, whatever they ask for"
     );
+    w.server.stop().await;
+}
+
+/// Security review #9: a short-lived key made a two-year key for its owner that outlived
+/// its revocation. A request an API key authenticates makes no keys, an administrator's
+/// included: 403 with a clear reason, and no key is made.
+#[tokio::test]
+async fn an_api_key_cannot_make_api_keys() {
+    let w = World::new().await;
+    let nora = w.store().user_by_login("nora").await.unwrap().unwrap();
+    let (short, short_key) =
+        latchkey::api::issue_api_key(w.store(), &nora.id, "short", 120, &Origin::cli())
+            .await
+            .unwrap();
+    let ids = || async {
+        let keys = w.store().list_api_keys(None).await.unwrap();
+        keys.into_iter().map(|k| k.id).collect::<Vec<_>>()
+    };
+    let before = ids().await;
+    for (key, body) in [
+        (&short_key, json!({"name": "x", "expires_in": 63_072_000})),
+        (&w.admin_key, json!({"name": "x", "expires_in": 600})),
+        (
+            &w.admin_key,
+            json!({"name": "x", "expires_in": 600, "user_id": nora.id}),
+        ),
+    ] {
+        let (s, problem, ctype) =
+            call(&w.server, "POST", "/api/v1/api-keys", Some(key), Some(body)).await;
+        assert_eq!((s, ctype.as_str()), (403, "application/problem+json"));
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("an API key cannot create API keys"),
+            "{problem}"
+        );
+    }
+    assert_eq!(ids().await, before, "no key was made");
+    // Revoking the short key ends everything it could do.
+    latchkey::api::revoke_api_key(w.store(), &short, &Origin::cli())
+        .await
+        .unwrap();
+    let (s, _, _) = call(&w.server, "GET", "/api/v1/me", Some(&short_key), None).await;
+    assert_eq!(s, 401);
     w.server.stop().await;
 }

@@ -108,17 +108,11 @@ async fn keys_authenticate_and_expire_and_can_be_revoked() {
         401
     );
 
-    // Create, list (with last use), revoke.
-    let (s, created, _) = call(
-        &server,
-        "POST",
-        "/api/v1/api-keys",
-        Some(&key),
-        Some(json!({"name": "ci", "expires_in": 86400})),
-    )
-    .await;
-    assert_eq!(s, 201);
-    let second = created["key"].as_str().unwrap().to_string();
+    // Made (by the console or the CLI), listed (with last use), revoked.
+    let (created, second) =
+        latchkey::api::issue_api_key(store, &admin.id, "ci", 86400, &Origin::cli())
+            .await
+            .unwrap();
     assert!(second.starts_with("lk_"));
     let (_, listed, _) = call(&server, "GET", "/api/v1/api-keys", Some(&second), None).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 3);
@@ -129,7 +123,7 @@ async fn keys_authenticate_and_expire_and_can_be_revoked() {
             .iter()
             .all(|k| k.get("key").is_none() && k.get("key_hash").is_none())
     );
-    let id = created["id"].as_str().unwrap();
+    let id = &created.id;
     assert_eq!(
         call(
             &server,
@@ -149,18 +143,10 @@ async fn keys_authenticate_and_expire_and_can_be_revoked() {
         401,
         "a revoked key stops working"
     );
-    let (s, invalid, _) = call(
-        &server,
-        "POST",
-        "/api/v1/api-keys",
-        Some(&key),
-        Some(json!({"name": "forever", "expires_in": 0})),
-    )
-    .await;
-    assert_eq!(
-        (s, invalid["errors"]["expires_in"].is_string()),
-        (422, true)
-    );
+    let invalid = latchkey::api::issue_api_key(store, &admin.id, "forever", 0, &Origin::cli())
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.field(), Some("expires_in"), "no key lives forever");
     server.stop().await;
 }
 
@@ -678,5 +664,67 @@ async fn groups_members_claims_clients_and_audit() {
     let csv = res.text().await.unwrap();
     assert!(csv.starts_with("id,time,event,actor,subject,client,ip,user_agent,details\r\n"));
     assert!(csv.contains("\"client.secret_rotated\""));
+    server.stop().await;
+}
+
+/// Security review #15: `PATCH /api/v1/users/{id}` stored names that creating a user
+/// refuses (CR/LF, control characters, any length). It checks them as creation does:
+/// 422 naming the field, and nothing changes.
+#[tokio::test]
+async fn a_patch_checks_names_as_creation_does() {
+    let server = TestServer::start(&[]).await;
+    let admin = user(&server, "root", true).await;
+    let bob = user(&server, "bob", false).await;
+    let key = key_for(&server, &admin.id).await;
+    let path = format!("/api/v1/users/{}", bob.id);
+    let long = "x".repeat(101);
+    for (field, value) in [
+        ("display_name", "Bob\r\nBcc: eve@example.org"),
+        ("first_name", "Bo\u{7}b"),
+        ("last_name", long.as_str()),
+    ] {
+        let (s, problem, _) = call(
+            &server,
+            "PATCH",
+            &path,
+            Some(&key),
+            Some(json!({field: value})),
+        )
+        .await;
+        assert_eq!(s, 422, "{field}: {problem}");
+        assert!(problem["errors"][field].is_string(), "{field}: {problem}");
+        let (s, created, _) = call(
+            &server,
+            "POST",
+            "/api/v1/users",
+            Some(&key),
+            Some(json!({"username": "newbie", field: value})),
+        )
+        .await;
+        assert_eq!(
+            (s, &created["errors"][field]),
+            (422, &problem["errors"][field]),
+            "the same rule as creation"
+        );
+    }
+    let stored = server
+        .running()
+        .state
+        .store
+        .user_by_id(&bob.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, bob, "nothing changed");
+    // Names are trimmed, as at creation.
+    let (s, patched, _) = call(
+        &server,
+        "PATCH",
+        &path,
+        Some(&key),
+        Some(json!({"display_name": "  Bob B.  "})),
+    )
+    .await;
+    assert_eq!((s, patched["display_name"].as_str()), (200, Some("Bob B.")));
     server.stop().await;
 }

@@ -394,7 +394,7 @@ async fn client_credentials_give_a_jwt_access_token() {
         &rp,
         &[
             ("grant_type", "client_credentials"),
-            ("scope", "api:read openid"),
+            ("scope", "openid profile"),
         ],
     )
     .await;
@@ -410,9 +410,9 @@ async fn client_credentials_give_a_jwt_access_token() {
         (header["typ"].as_str(), header["alg"].as_str()),
         (Some("at+jwt"), Some("ES256"))
     );
-    assert_eq!(
-        t["scope"], "api:read",
-        "user scopes make no sense without a user"
+    assert!(
+        t.get("scope").is_none(),
+        "user scopes make no sense without a user: {t}"
     );
     assert!(t.get("refresh_token").is_none() && t.get("id_token").is_none());
     server.stop().await;

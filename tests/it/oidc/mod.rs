@@ -175,4 +175,5 @@ async fn verify_id_token(server: &TestServer, id_token: &str) -> serde_json::Map
 }
 
 mod flows;
+mod refusals;
 mod rules;

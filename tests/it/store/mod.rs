@@ -5,6 +5,7 @@ mod audit;
 mod auth_state;
 mod claims;
 mod groups;
+mod housekeeping;
 mod invites;
 mod meta;
 mod oidc_state;

@@ -173,9 +173,48 @@ async fn codes_families_and_access_tokens(store: &Store) {
     );
     assert!(store.access_token_user("nobody").await.unwrap().is_none());
 
-    // Rotation happens once; the second attempt is reuse.
-    assert!(store.rotate_refresh("r1").await.unwrap());
-    assert!(!store.rotate_refresh("r1").await.unwrap());
+    // Rotation happens once, in the commit that writes the successor; of two at the
+    // same moment one wins, and the other (a reuse) writes none of its rows.
+    let issued = |n: &str| NewAuditRecord {
+        event: format!("test.rotated.{n}"),
+        ..NewAuditRecord::default()
+    };
+    let successor = |hash: &str| {
+        Together::new()
+            .refresh(RefreshGrant {
+                token_hash: hash.into(),
+                code_hash: None,
+                ..family.clone()
+            })
+            .rotate("r1")
+    };
+    let (event_a, event_b) = (issued("a"), issued("b"));
+    let (first, second) = tokio::join!(
+        store.insert_audit_with(successor("r1-a"), &event_a),
+        store.insert_audit_with(successor("r1-b"), &event_b),
+    );
+    let (won, lost) = match (&first, &second) {
+        (Ok(_), Err(StoreError::Conflict(_))) => ("r1-a", "r1-b"),
+        (Err(StoreError::Conflict(_)), Ok(_)) => ("r1-b", "r1-a"),
+        other => panic!("one rotation wins, one is refused: {other:?}"),
+    };
+    assert!(store.refresh_by_hash(won).await.unwrap().is_some());
+    assert!(
+        store.refresh_by_hash(lost).await.unwrap().is_none(),
+        "a refused rotation writes nothing"
+    );
+    let events: Vec<String> = store
+        .list_audit(&AuditFilter {
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .filter(|e| e.starts_with("test.rotated."))
+        .collect();
+    assert_eq!(events.len(), 1, "only the winner's audit row: {events:?}");
     assert!(
         store
             .refresh_by_hash("r1")
@@ -185,6 +224,23 @@ async fn codes_families_and_access_tokens(store: &Store) {
             .rotated_at
             .is_some()
     );
+    // A revoked token is not rotated either.
+    store
+        .insert_refresh(RefreshGrant {
+            token_hash: "r-revoked".into(),
+            family_id: "fam-revoked".into(),
+            code_hash: None,
+            ..family.clone()
+        })
+        .await
+        .unwrap();
+    store.revoke_family("fam-revoked").await.unwrap();
+    assert!(matches!(
+        store
+            .insert_audit_with(Together::new().rotate("r-revoked"), &issued("revoked"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
 
     // Replaying the code revokes its family and access tokens.
     assert!(matches!(
