@@ -4,7 +4,7 @@
 use latchkey::oidc::registration::{ClientSpec, register};
 use latchkey::store::{
     AccessRecord, CodeGrant, NewAuditRecord, NewMail, PRUNED_TABLES, RefreshGrant, Retention,
-    Store, ThrottleState, VERIFY_EMAIL, now,
+    Store, ThrottleRule, VERIFY_EMAIL, now,
 };
 
 use super::auth_state::session;
@@ -167,12 +167,18 @@ async fn old_throttle_rows_and_unseen_devices_are_deleted(store: &Store) {
     let user = store.create_user(&alice()).await.unwrap();
     let t = now();
     for (key, at) in [("old", t - 2 * DAY), ("recent", t - 10)] {
-        let state = ThrottleState {
-            failures: 3,
-            last_failure_at: at,
-            locked_until: at,
+        let rule = ThrottleRule {
+            key,
+            locks: &[0, 0, 0],
+            forget_after: DAY,
         };
-        store.save_throttle_state(key, &state).await.unwrap();
+        for _ in 0..3 {
+            let refused = store
+                .reserve_attempt(std::slice::from_ref(&rule), at)
+                .await
+                .unwrap();
+            assert_eq!(refused, None);
+        }
     }
     store
         .remember_device(&user.id, "device:old", t - 401 * DAY)
