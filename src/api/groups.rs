@@ -15,7 +15,7 @@ use super::{Body, Caller, Problem};
 use crate::app::AppState;
 use crate::audit;
 use crate::domain::claims::check_custom_claim;
-use crate::domain::group::{Group, normalize_group_name};
+use crate::domain::group::{Group, check_group_display_name, normalize_group_name};
 use crate::store::ClaimOwner;
 
 #[derive(Serialize, ToSchema)]
@@ -45,20 +45,21 @@ pub async fn list(
 }
 
 /// A group's name (the `groups` claim value: lower case, `[a-z0-9_.@-]`) and the name
-/// people see (defaults to the name).
+/// people see (at most 100 characters, no control characters; defaults to the name).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "ops", "display_name": "Operations"}))]
 pub struct GroupBody {
     name: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     display_name: String,
 }
 
 impl GroupBody {
     fn checked(&self) -> Result<(String, String), Problem> {
         let name = normalize_group_name(&self.name)?;
-        let display = match self.display_name.trim() {
+        let display = match check_group_display_name(&self.display_name)? {
             "" => name.clone(),
             d => d.to_string(),
         };
