@@ -274,6 +274,7 @@ pub async fn add_member(
         (status = 204, description = "The user is not a member"),
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The path holds a NUL character (`%00`), so it names nothing", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -419,6 +420,7 @@ pub async fn put_group_claim(
         (status = 204, description = "The group has no such claim (any more)"),
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The path holds a NUL character (`%00`), so it names nothing", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -476,6 +478,7 @@ pub async fn put_user_claim(
         (status = 204, description = "The user has no such claim (any more)"),
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The path holds a NUL character (`%00`), so it names nothing", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
