@@ -15,7 +15,7 @@ use super::{Body, Caller, Problem};
 use crate::app::AppState;
 use crate::audit;
 use crate::domain::claims::check_custom_claim;
-use crate::domain::group::{Group, normalize_group_name};
+use crate::domain::group::{Group, check_group_display_name, normalize_group_name};
 use crate::store::ClaimOwner;
 
 #[derive(Serialize, ToSchema)]
@@ -45,20 +45,21 @@ pub async fn list(
 }
 
 /// A group's name (the `groups` claim value: lower case, `[a-z0-9_.@-]`) and the name
-/// people see (defaults to the name).
+/// people see (at most 100 characters, no control characters; defaults to the name).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "ops", "display_name": "Operations"}))]
 pub struct GroupBody {
     name: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     display_name: String,
 }
 
 impl GroupBody {
     fn checked(&self) -> Result<(String, String), Problem> {
         let name = normalize_group_name(&self.name)?;
-        let display = match self.display_name.trim() {
+        let display = match check_group_display_name(&self.display_name)? {
             "" => name.clone(),
             d => d.to_string(),
         };
@@ -273,6 +274,7 @@ pub async fn add_member(
         (status = 204, description = "The user is not a member"),
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The path holds a NUL character (`%00`), so it names nothing", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -418,6 +420,7 @@ pub async fn put_group_claim(
         (status = 204, description = "The group has no such claim (any more)"),
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The path holds a NUL character (`%00`), so it names nothing", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -475,6 +478,7 @@ pub async fn put_user_claim(
         (status = 204, description = "The user has no such claim (any more)"),
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The path holds a NUL character (`%00`), so it names nothing", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]

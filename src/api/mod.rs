@@ -88,7 +88,7 @@ impl utoipa::Modify for ApiKeyScheme {
 /// OpenAPI operation, so the router and the document cannot disagree. (A test checks
 /// that no `/api/v1` path is served from anywhere else.)
 fn router_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(users::me))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::show, users::update, users::delete))
@@ -106,7 +106,20 @@ fn router_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::revoke))
         .routes(routes!(docs::openapi_json))
         .routes(routes!(docs::reference))
-        .split_for_parts()
+        .split_for_parts();
+    (
+        router.route_layer(axum::middleware::from_fn(refuse_nul_in_path)),
+        document,
+    )
+}
+
+/// A path with a NUL (`%00`) names nothing that can exist (see `nul_problem`): 404
+/// before a handler looks its ids up.
+async fn refuse_nul_in_path(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.uri().path().contains("%00") {
+        return Problem::not_found().into_response();
+    }
+    next.run(req).await
 }
 
 pub fn routes() -> Router<AppState> {
@@ -282,14 +295,73 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     type Rejection = Problem;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Body(v)),
-            Err(e) => Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "Bad Request",
-                e.body_text(),
-            )),
+        let bad_request =
+            |detail: String| Problem::new(StatusCode::BAD_REQUEST, "Bad Request", detail);
+        // The bytes are read first, to be looked at for NUL characters once parsed.
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::Bytes::from_request(
+            axum::extract::Request::from_parts(parts.clone(), body),
+            state,
+        )
+        .await
+        .map_err(|e| bad_request(e.body_text()))?;
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
+        let value = match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => v,
+            Err(e) => return Err(bad_request(e.body_text())),
+        };
+        // JSON can only carry a NUL as the escape `\u0000`: look closer only then.
+        if bytes.windows(6).any(|w| w == b"\\u0000")
+            && let Ok(tree) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            && let Some(field) = nul_in_json(&tree, String::new())
+        {
+            return Err(nul_problem(&field));
         }
+        Ok(Body(value))
+    }
+}
+
+/// Text with a NUL character is refused at the edge, before it reaches a handler:
+/// PostgreSQL cannot store NUL in a text column (the write would fail as a 503), and
+/// no name, address, id or claim value needs one. 422 names the field.
+fn nul_problem(field: &str) -> Problem {
+    let mut p = Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid input",
+        format!("{field}: must not contain a NUL character"),
+    );
+    p.errors
+        .insert(field.to_string(), "must not contain a NUL character".into());
+    p
+}
+
+/// The first field (`a.b[2]`) of a JSON document whose name or text holds a NUL.
+fn nul_in_json(v: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    let join = |name: &str| {
+        let name = name.escape_debug().to_string();
+        if at.is_empty() {
+            name
+        } else {
+            format!("{at}.{name}")
+        }
+    };
+    match v {
+        Value::String(text) if text.contains('\0') => {
+            Some(if at.is_empty() { "body".into() } else { at })
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_in_json(item, format!("{at}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(name, field)| {
+            if name.contains('\0') {
+                Some(join(name))
+            } else {
+                nul_in_json(field, join(name))
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -302,6 +374,17 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Api
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        // A NUL (`%00`) in a name or value is refused as in a JSON body (see nul_problem).
+        if query.contains("%00") {
+            let pairs: Vec<(String, String)> =
+                serde_urlencoded::from_str(query).unwrap_or_default();
+            if let Some((name, _)) = pairs
+                .iter()
+                .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+            {
+                return Err(nul_problem(&name.escape_debug().to_string()));
+            }
+        }
         let error = match serde_urlencoded::from_str(query) {
             Ok(v) => return Ok(ApiQuery(v)),
             Err(e) => e,

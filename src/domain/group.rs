@@ -21,6 +21,22 @@ pub fn normalize_group_name(input: &str) -> Result<String, Invalid> {
     super::user::normalize_username(input).map_err(|e| Invalid::new("name", e.message))
 }
 
+/// The longest display name of a group, in characters.
+pub const DISPLAY_NAME_MAX: usize = 100;
+
+/// The name people see: trimmed, at most 100 characters, no control characters; empty
+/// means "the same as the name".
+pub fn check_group_display_name(input: &str) -> Result<&str, Invalid> {
+    let display = input.trim();
+    if display.chars().count() > DISPLAY_NAME_MAX || display.chars().any(char::is_control) {
+        return Err(Invalid::new(
+            "display_name",
+            format!("must be at most {DISPLAY_NAME_MAX} characters, without control characters"),
+        ));
+    }
+    Ok(display)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

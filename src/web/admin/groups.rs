@@ -11,12 +11,10 @@ use serde_json::json;
 use super::{AdminSession, ConfirmPage, CsrfForm, FieldError, Flash, error_for, gone, not_found};
 use crate::app::AppState;
 use crate::audit;
-use crate::domain::group::{Group, normalize_group_name};
+use crate::domain::group::{Group, check_group_display_name, normalize_group_name};
 use crate::http::ClientInfo;
 use crate::store::StoreError;
 use crate::web::{Chrome, WebError, see_other};
-
-const DISPLAY_NAME_MAX: usize = 100;
 
 #[derive(Deserialize, Default)]
 pub struct GroupForm {
@@ -31,15 +29,7 @@ impl GroupForm {
     /// The machine name and the display name (which defaults to the machine name).
     fn validate(&self) -> Result<(String, String), FieldError> {
         let name = normalize_group_name(&self.name)?;
-        let display = self.display_name.trim();
-        if display.chars().count() > DISPLAY_NAME_MAX || display.chars().any(char::is_control) {
-            return Err(FieldError {
-                field: "display_name",
-                message: format!(
-                    "must be at most {DISPLAY_NAME_MAX} characters, without control characters"
-                ),
-            });
-        }
+        let display = check_group_display_name(&self.display_name)?;
         let display = if display.is_empty() {
             name.clone()
         } else {

@@ -3,6 +3,7 @@
 mod access;
 mod audit;
 mod clients;
+mod input;
 mod openapi;
 
 use latchkey::audit::Origin;
