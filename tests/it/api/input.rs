@@ -35,7 +35,7 @@ async fn text_with_a_nul_character_is_refused_and_changes_nothing() {
         let key = key_for(&server, &admin.id).await;
         let claim = format!("/api/v1/users/{}/claims/team", admin.id);
 
-        // In a JSON body (the escape `\u0000`), here a claim value and a key's name.
+        // In a JSON body (the escape `\u0000`), here a claim value and a group's name.
         let (s, p, ctype) = call(&server, "PUT", &claim, Some(&key), Some(json!({"value": "a\u{0}b"}))).await;
         assert_invalid(s, &p, "value", "a claim value with a NUL");
         assert_eq!(ctype, "application/problem+json");
@@ -45,14 +45,14 @@ async fn text_with_a_nul_character_is_refused_and_changes_nothing() {
         let (s, p, _) = call(
             &server,
             "POST",
-            "/api/v1/api-keys",
+            "/api/v1/groups",
             Some(&key),
-            Some(json!({"name": "ci\u{0}", "expires_in": 3600})),
+            Some(json!({"name": "ci\u{0}", "display_name": "CI"})),
         )
         .await;
-        assert_invalid(s, &p, "name", "a key name with a NUL");
-        let (_, keys, _) = call(&server, "GET", "/api/v1/api-keys", Some(&key), None).await;
-        assert_eq!(keys["items"].as_array().map(Vec::len), Some(1), "no key was made: {keys}");
+        assert_invalid(s, &p, "name", "a group name with a NUL");
+        let (_, groups, _) = call(&server, "GET", "/api/v1/groups", Some(&key), None).await;
+        assert_eq!(groups["items"], json!([]), "no group was made: {groups}");
         // Deeper in the body: the field is named with its place.
         let (s, p, _) = call(
             &server,
