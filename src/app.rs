@@ -85,6 +85,19 @@ impl StartError {
     }
 }
 
+/// Make the data directory (owner only, as it holds the key and the database), or take
+/// other users' access away from one that an older version made.
+pub fn prepare_data_dir(config: &Config) -> Result<(), ConfigError> {
+    crate::store::files::create_private_dir(&config.data_dir).map_err(|e| {
+        ConfigError::new(
+            "LATCHKEY_DATA_DIR",
+            format!("cannot create {}: {e}", config.data_dir.display()),
+        )
+    })?;
+    crate::store::files::tighten(&config.data_dir);
+    Ok(())
+}
+
 /// Open the database the configuration names, migrated, mapping failures to the setting.
 pub async fn open_store(config: &Config) -> Result<Store, ConfigError> {
     let database = config.database();
@@ -157,12 +170,7 @@ pub async fn start(
     let needs_data_dir =
         config.encryption_key.is_none() || matches!(config.database(), DatabaseUrl::Sqlite(_));
     if needs_data_dir {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            ConfigError::new(
-                "LATCHKEY_DATA_DIR",
-                format!("cannot create {}: {e}", config.data_dir.display()),
-            )
-        })?;
+        prepare_data_dir(&config)?;
     }
     let key_setting = if config.encryption_key.is_some() {
         "LATCHKEY_ENCRYPTION_KEY"

@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod cli;
 mod config_errors;
+mod file_modes;
 mod lifecycle;
 mod mail;
 mod oidc;
