@@ -34,6 +34,8 @@ pub struct AppInner {
     /// What the admin may change while Latchkey runs.
     pub runtime: Arc<Settings>,
     pub mail: crate::mail::Mail,
+    /// Decodes uploaded pictures off the async workers and counts uploads per person.
+    pub pictures: crate::media::Pictures,
 }
 
 impl Deref for AppState {
@@ -251,6 +253,7 @@ pub async fn start(
         clients: Default::default(),
         runtime,
         mail,
+        pictures: Default::default(),
     }));
     let app = router(state.clone());
 
