@@ -208,6 +208,7 @@ pub async fn start(
         .has_admin()
         .await
         .map_err(|e| StartError::Other(format!("cannot read users: {e}")))?;
+    crate::http::limits::ensure_open_file_limit(config.max_connections.0);
     let listener: TcpListener = server::bind(config.listen).await?;
     let addr = listener
         .local_addr()
@@ -256,6 +257,7 @@ pub async fn start(
         pictures: Default::default(),
     }));
     let app = router(state.clone());
+    let limits = server::ServeLimits::from_config(&state.config);
 
     if let Some(url) = &setup_url {
         tracing::info!(event = "setup.pending", setup_url = %url, "{}", setup::announcement(state.config.app_url.as_str(), url));
@@ -284,7 +286,7 @@ pub async fn start(
                 _ = stop_rx => {},
             }
         };
-        server::serve(listener, tls, app, stop).await;
+        server::serve(listener, tls, app, limits, stop).await;
         tracing::info!(event = "server.stopped", "Latchkey has stopped");
     });
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
@@ -381,7 +383,13 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::web::with_app_name,
         ))
-        .with_state(state)
+        .with_state(state.clone())
+        // A request whose body trickles in (or a handler that hangs) ends here; inside
+        // the common layer, so that the 408 carries the usual headers.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            state.config.request_timeout.0,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             policy,
             middleware::common,

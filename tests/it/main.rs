@@ -11,6 +11,7 @@ mod auth;
 mod cli;
 mod config_errors;
 mod file_modes;
+mod floods;
 mod lifecycle;
 mod mail;
 mod oidc;
