@@ -367,11 +367,23 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn decoding_runs_on_a_blocking_thread() {
+    /// On a one-thread runtime, other tasks run while a picture decodes: were it decoded
+    /// on the async thread, the decode would finish before anything else got a turn.
+    #[tokio::test(flavor = "current_thread")]
+    async fn decoding_leaves_the_async_thread_to_other_requests() {
         let pictures = Pictures::default();
-        let out = pictures.profile_picture(png(300, 600)).await.unwrap();
-        assert_eq!(dimensions(&out.0), (256, 256));
+        let order = Mutex::new(Vec::new());
+        let decode = async {
+            let out = pictures.profile_picture(png(2000, 1500)).await;
+            order.lock().unwrap().push("decoded");
+            out
+        };
+        let other_request = async {
+            order.lock().unwrap().push("other request");
+        };
+        let (out, ()) = tokio::join!(decode, other_request);
+        assert_eq!(dimensions(&out.unwrap().0), (256, 256));
+        assert_eq!(*order.lock().unwrap(), ["other request", "decoded"]);
         assert!(matches!(
             pictures.logo(b"broken".to_vec()).await,
             Err(MediaError::UnknownFormat)
