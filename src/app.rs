@@ -34,6 +34,8 @@ pub struct AppInner {
     /// What the admin may change while Latchkey runs.
     pub runtime: Arc<Settings>,
     pub mail: crate::mail::Mail,
+    /// Decodes uploaded pictures off the async workers and counts uploads per person.
+    pub pictures: crate::media::Pictures,
 }
 
 impl Deref for AppState {
@@ -83,6 +85,19 @@ impl StartError {
             StartError::Other(_) => 1,
         }
     }
+}
+
+/// Make the data directory (owner only, as it holds the key and the database), or take
+/// other users' access away from one that an older version made.
+pub fn prepare_data_dir(config: &Config) -> Result<(), ConfigError> {
+    crate::store::files::create_private_dir(&config.data_dir).map_err(|e| {
+        ConfigError::new(
+            "LATCHKEY_DATA_DIR",
+            format!("cannot create {}: {e}", config.data_dir.display()),
+        )
+    })?;
+    crate::store::files::tighten(&config.data_dir);
+    Ok(())
 }
 
 /// Open the database the configuration names, migrated, mapping failures to the setting.
@@ -157,12 +172,7 @@ pub async fn start(
     let needs_data_dir =
         config.encryption_key.is_none() || matches!(config.database(), DatabaseUrl::Sqlite(_));
     if needs_data_dir {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            ConfigError::new(
-                "LATCHKEY_DATA_DIR",
-                format!("cannot create {}: {e}", config.data_dir.display()),
-            )
-        })?;
+        prepare_data_dir(&config)?;
     }
     let key_setting = if config.encryption_key.is_some() {
         "LATCHKEY_ENCRYPTION_KEY"
@@ -198,6 +208,7 @@ pub async fn start(
         .has_admin()
         .await
         .map_err(|e| StartError::Other(format!("cannot read users: {e}")))?;
+    crate::http::limits::ensure_open_file_limit(config.max_connections.0);
     let listener: TcpListener = server::bind(config.listen).await?;
     let addr = listener
         .local_addr()
@@ -243,8 +254,10 @@ pub async fn start(
         clients: Default::default(),
         runtime,
         mail,
+        pictures: Default::default(),
     }));
     let app = router(state.clone());
+    let limits = server::ServeLimits::from_config(&state.config);
 
     if let Some(url) = &setup_url {
         tracing::info!(event = "setup.pending", setup_url = %url, "{}", setup::announcement(state.config.app_url.as_str(), url));
@@ -273,7 +286,7 @@ pub async fn start(
                 _ = stop_rx => {},
             }
         };
-        server::serve(listener, tls, app, stop).await;
+        server::serve(listener, tls, app, limits, stop).await;
         tracing::info!(event = "server.stopped", "Latchkey has stopped");
     });
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
@@ -364,7 +377,13 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::web::with_app_name,
         ))
-        .with_state(state)
+        .with_state(state.clone())
+        // A request whose body trickles in (or a handler that hangs) ends here; inside
+        // the common layer, so that the 408 carries the usual headers.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            state.config.request_timeout.0,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             policy,
             middleware::common,

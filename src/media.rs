@@ -2,12 +2,32 @@
 //! uploaded is ever served as it came (no scripts in SVG, no metadata, no oversized
 //! files). Also the initials avatar shown when a user has no picture.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use image::error::{ImageError, LimitErrorKind};
 use image::{DynamicImage, ImageFormat, ImageReader, Limits, imageops::FilterType};
+use tokio::sync::Semaphore;
 
 /// The most an upload may weigh.
 pub const MAX_UPLOAD: usize = 5 * 1024 * 1024;
-/// Decoding stops for pictures larger than this many pixels a side (decompression bombs).
-const MAX_SIDE: u32 = 8192;
+/// Decoding stops for pictures larger than this many pixels a side (decompression bombs):
+/// 4096 is more than any camera photo needs to become a 256 px avatar or a 512 px logo.
+pub const MAX_SIDE: u32 = 4096;
+/// The most memory one decode may allocate: one 4096 × 4096 RGBA picture.
+const MAX_DECODE_ALLOC: u64 = 64 * 1024 * 1024;
+/// Pictures decoded at once. A decode holds a core and up to `MAX_DECODE_ALLOC` for
+/// about a second, so two bound both while leaving the async workers free.
+const DECODERS: usize = 2;
+/// An upload that waited this long for a decoder is refused as busy, so that a queue of
+/// uploads (each holding its body) cannot grow without end.
+const DECODER_WAIT: Duration = Duration::from_secs(20);
+/// Uploads one person may make in a burst, and how often one more is allowed after it.
+const UPLOAD_BURST: u32 = 5;
+const UPLOAD_REFILL: Duration = Duration::from_secs(12);
+/// Beyond this many people tracked, those with a full allowance are forgotten.
+const UPLOAD_TRACKED: usize = 10_000;
 /// Profile pictures are squares of this many pixels.
 pub const AVATAR_SIZE: u32 = 256;
 /// Logos fit in a square of this many pixels, keeping their shape.
@@ -22,24 +42,123 @@ pub enum MediaError {
     TooLarge,
     #[error("is not a PNG, JPEG, WebP or SVG picture")]
     UnknownFormat,
+    #[error("is larger than {MAX_SIDE} × {MAX_SIDE} pixels")]
+    TooManyPixels,
     #[error("could not be read as a picture: {0}")]
     Broken(String),
+    #[error("could not be processed now: the server is busy with other pictures")]
+    Busy,
+}
+
+/// Decodes uploads away from the async workers, a few at a time, and counts each
+/// person's uploads. One per server (in `AppState`).
+pub struct Pictures {
+    decoders: Arc<Semaphore>,
+    uploads: Mutex<HashMap<String, Allowance>>,
+}
+
+/// A person's upload allowance: a token bucket of `UPLOAD_BURST`.
+#[derive(Debug, Clone, Copy)]
+struct Allowance {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Refused: too many uploads; the next one is allowed after `retry_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadsExhausted {
+    pub retry_after: Duration,
+}
+
+impl Default for Pictures {
+    fn default() -> Self {
+        Pictures {
+            decoders: Arc::new(Semaphore::new(DECODERS)),
+            uploads: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Pictures {
+    /// Count one upload by `user_id`, or refuse it when their allowance is used up.
+    pub fn allow_upload(&self, user_id: &str) -> Result<(), UploadsExhausted> {
+        self.allow_upload_at(user_id, Instant::now())
+    }
+
+    fn allow_upload_at(&self, user_id: &str, now: Instant) -> Result<(), UploadsExhausted> {
+        let mut uploads = self.uploads.lock().unwrap_or_else(|e| e.into_inner());
+        let refill = |a: &Allowance| {
+            let earned =
+                now.saturating_duration_since(a.at).as_secs_f64() / UPLOAD_REFILL.as_secs_f64();
+            (a.tokens + earned).min(f64::from(UPLOAD_BURST))
+        };
+        if uploads.len() >= UPLOAD_TRACKED {
+            uploads.retain(|_, a| refill(a) < f64::from(UPLOAD_BURST));
+        }
+        let allowance = uploads.entry(user_id.to_string()).or_insert(Allowance {
+            tokens: f64::from(UPLOAD_BURST),
+            at: now,
+        });
+        let tokens = refill(allowance);
+        if tokens < 1.0 {
+            let wait = (1.0 - tokens) * UPLOAD_REFILL.as_secs_f64();
+            return Err(UploadsExhausted {
+                retry_after: Duration::from_secs_f64(wait.ceil().max(1.0)),
+            });
+        }
+        *allowance = Allowance {
+            tokens: tokens - 1.0,
+            at: now,
+        };
+        Ok(())
+    }
+
+    /// `profile_picture`, decoded on a blocking thread behind the decoder limit.
+    pub async fn profile_picture(&self, upload: Vec<u8>) -> Result<Png, MediaError> {
+        self.off_the_async_workers(move || profile_picture(&upload))
+            .await
+    }
+
+    /// `logo`, decoded on a blocking thread behind the decoder limit.
+    pub async fn logo(&self, upload: Vec<u8>) -> Result<Png, MediaError> {
+        self.off_the_async_workers(move || logo(&upload)).await
+    }
+
+    async fn off_the_async_workers(
+        &self,
+        work: impl FnOnce() -> Result<Png, MediaError> + Send + 'static,
+    ) -> Result<Png, MediaError> {
+        let permit = tokio::time::timeout(DECODER_WAIT, self.decoders.clone().acquire_owned())
+            .await
+            .map_err(|_| MediaError::Busy)?
+            .map_err(|_| MediaError::Busy)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|e| MediaError::Broken(format!("the decoder failed: {e}")))?
+    }
 }
 
 /// A picture ready to store: PNG bytes.
 pub struct Png(pub Vec<u8>);
 
 /// A square profile picture: the middle of the upload, `AVATAR_SIZE` a side.
+/// Blocks for up to a second: async code calls it through `Pictures`.
 pub fn profile_picture(upload: &[u8]) -> Result<Png, MediaError> {
-    let image = decode(upload, AVATAR_SIZE)?;
+    let image = decode(upload, AVATAR_SIZE)?.into_rgba8();
     let side = image.width().min(image.height());
     let x = (image.width() - side) / 2;
     let y = (image.height() - side) / 2;
-    let square = image.crop_imm(x, y, side, side);
-    encode(&square.resize_exact(AVATAR_SIZE, AVATAR_SIZE, FilterType::Lanczos3))
+    // A view of the middle square, resized without copying it first.
+    let square = image::imageops::crop_imm(&image, x, y, side, side);
+    let avatar = image::imageops::resize(&*square, AVATAR_SIZE, AVATAR_SIZE, FilterType::Lanczos3);
+    encode(&DynamicImage::ImageRgba8(avatar))
 }
 
 /// A logo that fits in `LOGO_SIZE` a side, keeping its shape (never enlarged).
+/// Blocks for up to a second: async code calls it through `Pictures`.
 pub fn logo(upload: &[u8]) -> Result<Png, MediaError> {
     let image = decode(upload, LOGO_SIZE)?;
     if image.width() <= LOGO_SIZE && image.height() <= LOGO_SIZE {
@@ -69,11 +188,19 @@ fn decode(upload: &[u8], svg_size: u32) -> Result<DynamicImage, MediaError> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(256 * 1024 * 1024);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
     reader.limits(limits);
-    reader
-        .decode()
-        .map_err(|e| MediaError::Broken(e.to_string()))
+    reader.decode().map_err(|e| match e {
+        ImageError::Limits(l)
+            if matches!(
+                l.kind(),
+                LimitErrorKind::DimensionError | LimitErrorKind::InsufficientMemory
+            ) =>
+        {
+            MediaError::TooManyPixels
+        }
+        e => MediaError::Broken(e.to_string()),
+    })
 }
 
 fn looks_like_svg(upload: &[u8]) -> bool {
@@ -208,6 +335,59 @@ mod tests {
         let mut broken = png(10, 10);
         broken.truncate(40);
         assert!(matches!(logo(&broken), Err(MediaError::Broken(_))));
+    }
+
+    #[test]
+    fn pictures_wider_than_the_limit_are_refused_before_decoding() {
+        assert_eq!(
+            logo(&png(MAX_SIDE + 1, 1)).err(),
+            Some(MediaError::TooManyPixels)
+        );
+        assert_eq!(dimensions(&logo(&png(MAX_SIDE, 1)).unwrap().0), (512, 1));
+    }
+
+    #[test]
+    fn each_person_gets_a_burst_of_uploads_then_one_every_twelve_seconds() {
+        let pictures = Pictures::default();
+        let start = Instant::now();
+        for _ in 0..UPLOAD_BURST {
+            pictures.allow_upload_at("ada", start).unwrap();
+        }
+        let refused = pictures.allow_upload_at("ada", start).unwrap_err();
+        assert_eq!(refused.retry_after, UPLOAD_REFILL);
+        // Someone else is not affected.
+        pictures.allow_upload_at("bob", start).unwrap();
+        pictures
+            .allow_upload_at("ada", start + UPLOAD_REFILL)
+            .unwrap();
+        assert!(
+            pictures
+                .allow_upload_at("ada", start + UPLOAD_REFILL)
+                .is_err()
+        );
+    }
+
+    /// On a one-thread runtime, other tasks run while a picture decodes: were it decoded
+    /// on the async thread, the decode would finish before anything else got a turn.
+    #[tokio::test(flavor = "current_thread")]
+    async fn decoding_leaves_the_async_thread_to_other_requests() {
+        let pictures = Pictures::default();
+        let order = Mutex::new(Vec::new());
+        let decode = async {
+            let out = pictures.profile_picture(png(2000, 1500)).await;
+            order.lock().unwrap().push("decoded");
+            out
+        };
+        let other_request = async {
+            order.lock().unwrap().push("other request");
+        };
+        let (out, ()) = tokio::join!(decode, other_request);
+        assert_eq!(dimensions(&out.unwrap().0), (256, 256));
+        assert_eq!(*order.lock().unwrap(), ["other request", "decoded"]);
+        assert!(matches!(
+            pictures.logo(b"broken".to_vec()).await,
+            Err(MediaError::UnknownFormat)
+        ));
     }
 
     #[test]

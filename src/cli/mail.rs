@@ -29,12 +29,7 @@ pub fn open_mail(config: &Config, store: &crate::store::Store) -> Result<Mail, F
         "LATCHKEY_ENCRYPTION_KEY"
     } else {
         // The key is made there on first use, as the server does.
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            ConfigError::new(
-                "LATCHKEY_DATA_DIR",
-                format!("cannot create {}: {e}", config.data_dir.display()),
-            )
-        })?;
+        crate::app::prepare_data_dir(config)?;
         "LATCHKEY_DATA_DIR"
     };
     let key = EncryptionKey::load_or_create(

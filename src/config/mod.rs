@@ -124,6 +124,14 @@ settings! {
     encryption_key: Option<SecretString> = "LATCHKEY_ENCRYPTION_KEY" [secret];
     /// Comma-separated proxy CIDRs whose X-Forwarded-For / X-Forwarded-Proto are believed.
     trust_proxy: TrustedProxies = "LATCHKEY_TRUST_PROXY", default "";
+    /// How long a client has to send a request's line and headers, and how long an idle keep-alive connection stays open (e.g. `10s`).
+    header_read_timeout: Timeout = "LATCHKEY_HEADER_READ_TIMEOUT", default "10s";
+    /// The longest a request may take, its body upload included; later it is answered 408 (e.g. `60s`).
+    request_timeout: Timeout = "LATCHKEY_REQUEST_TIMEOUT", default "60s";
+    /// Open connections the server keeps at most; more are refused until some close.
+    max_connections: Count = "LATCHKEY_MAX_CONNECTIONS", default "1024";
+    /// Open connections one client address keeps at most (IPv6: per /64); trusted proxies count only against LATCHKEY_MAX_CONNECTIONS.
+    max_connections_per_address: Count = "LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS", default "64";
     /// PEM certificate chain for native HTTPS (with LATCHKEY_TLS_KEY_FILE).
     tls_cert_file: Option<PathBuf> = "LATCHKEY_TLS_CERT_FILE";
     /// PEM private key for native HTTPS (with LATCHKEY_TLS_CERT_FILE).
@@ -183,6 +191,12 @@ impl Config {
             return Err(ConfigError::new(
                 "LATCHKEY_SESSION_IDLE_TIMEOUT",
                 "must not be longer than LATCHKEY_SESSION_LIFETIME",
+            ));
+        }
+        if self.max_connections_per_address.0 > self.max_connections.0 {
+            return Err(ConfigError::new(
+                "LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS",
+                "must not be more than LATCHKEY_MAX_CONNECTIONS",
             ));
         }
         for (setting, file) in [
@@ -453,6 +467,29 @@ mod tests {
                 spec.env
             );
         }
+    }
+
+    #[test]
+    fn connection_limits_and_timeouts_have_safe_defaults_and_bounds() {
+        let c = Config::from_pairs(&[]).unwrap();
+        assert_eq!(c.header_read_timeout.0, std::time::Duration::from_secs(10));
+        assert_eq!(c.request_timeout.0, std::time::Duration::from_secs(60));
+        assert_eq!(
+            (c.max_connections.0, c.max_connections_per_address.0),
+            (1024, 64)
+        );
+        let c = Config::from_pairs(&[("LATCHKEY_HEADER_READ_TIMEOUT", "2s")]).unwrap();
+        assert_eq!(c.header_read_timeout.0, std::time::Duration::from_secs(2));
+        assert!(err(&[("LATCHKEY_HEADER_READ_TIMEOUT", "0s")]).contains("at least 1s"));
+        assert!(err(&[("LATCHKEY_REQUEST_TIMEOUT", "2h")]).contains("at most 1h"));
+        assert!(err(&[("LATCHKEY_REQUEST_TIMEOUT", "soon")]).contains("not a duration"));
+        assert!(
+            err(&[("LATCHKEY_MAX_CONNECTIONS", "0")]).starts_with("LATCHKEY_MAX_CONNECTIONS: ")
+        );
+        assert!(
+            err(&[("LATCHKEY_MAX_CONNECTIONS", "10")])
+                .starts_with("LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS: must not be more")
+        );
     }
 
     #[test]

@@ -414,6 +414,39 @@ impl SettingValue for DurationSetting {
     }
 }
 
+/// A network timeout written like `10s` or `2m`: at least a second, at most an hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout(pub std::time::Duration);
+
+impl SettingValue for Timeout {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        let d = humantime::parse_duration(text.trim())
+            .map_err(|_| format!("`{text}` is not a duration like 10s or 2m"))?;
+        if d < std::time::Duration::from_secs(1) {
+            return Err(format!("`{text}` is too short: at least 1s"));
+        }
+        if d > std::time::Duration::from_secs(3600) {
+            return Err(format!("`{text}` is too long: at most 1h"));
+        }
+        Ok(Timeout(d))
+    }
+}
+
+/// A count of at least one, e.g. of connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count(pub usize);
+
+impl SettingValue for Count {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        text.trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Count)
+            .ok_or_else(|| format!("`{text}` is not a whole number of at least 1"))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,

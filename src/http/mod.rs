@@ -1,8 +1,9 @@
 //! HTTP plumbing shared by every page and endpoint: the accept loop (plain or TLS,
-//! graceful shutdown), request ids, the request log, security headers, and the
-//! client's real address behind trusted proxies.
+//! timeouts, connection caps, graceful shutdown), request ids, the request log,
+//! security headers, and the client's real address behind trusted proxies.
 
 pub mod client;
+pub mod limits;
 pub mod middleware;
 pub mod server;
 

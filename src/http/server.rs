@@ -1,5 +1,7 @@
-//! The accept loop: plain HTTP or native HTTPS (rustls), HTTP/1.1 and HTTP/2, and a
-//! graceful shutdown that lets in-flight requests finish.
+//! The accept loop: plain HTTP or native HTTPS (rustls), HTTP/1.1 and HTTP/2, held to
+//! a header timeout and connection caps (a client sending half requests, or one address
+//! opening many, cannot keep others out), and a graceful shutdown that lets in-flight
+//! requests finish.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,17 +11,19 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::config::ConfigError;
+use super::limits::{ConnectionLimits, Refused};
+use crate::config::{Config, ConfigError};
 
 /// Marks a request that arrived over native TLS.
 #[derive(Debug, Clone, Copy)]
@@ -68,85 +72,321 @@ pub fn load_tls(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, Config
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// The limits every connection is held to.
+#[derive(Debug, Clone)]
+pub struct ServeLimits {
+    /// A client gets this long for a request's line and headers (and for the first
+    /// request after connecting); an idle keep-alive connection is closed after it.
+    pub header_read_timeout: Duration,
+    /// How many connections may be open, in total and per address.
+    pub connections: Arc<ConnectionLimits>,
+}
+
+impl ServeLimits {
+    /// The limits the configuration asks for.
+    pub fn from_config(config: &Config) -> ServeLimits {
+        ServeLimits {
+            header_read_timeout: config.header_read_timeout.0,
+            connections: ConnectionLimits::new(
+                config.max_connections.0,
+                config.max_connections_per_address.0,
+                config.trust_proxy.clone(),
+            ),
+        }
+    }
+}
+
+/// The first pause after an accept failed for lack of file descriptors; it doubles
+/// up to `ACCEPT_BACKOFF_MAX` while the shortage lasts.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Refused connections are logged at most this often (with a count), not one by one.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// What a refused plain-HTTP client reads before the connection closes.
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
+retry-after: 10\r\nconnection: close\r\ncontent-length: 36\r\n\r\n\
+Too many connections; try again soon";
+
 /// Serve `router` on `listener` until `shutdown` resolves, then stop accepting and
 /// wait (up to 30 s) for open requests to finish.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     router: Router,
+    limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    let mut accept_trouble = AcceptTrouble::default();
+    let mut refusals = Refusals::default();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
+                Ok(pair) => {
+                    accept_trouble.recovered();
+                    pair
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: wait a moment rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(accept_trouble.failed(&e)).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        let slot = match limits.connections.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                if tls.is_none() {
+                    // Best effort and never waiting: the socket has room for this.
+                    let _ = stream.try_write(REFUSAL);
+                }
+                refusals.count(why, &limits);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let connection = Connection {
+            router: router.clone(),
+            builder: builder.clone(),
+            peer,
+            closing: closing_rx.clone(),
+            header_read_timeout: limits.header_read_timeout,
+        };
         let tls = tls.clone();
         tokio::spawn(async move {
-            let is_tls = tls.is_some();
-            let service =
-                tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    if is_tls {
-                        req.extensions_mut().insert(TlsConnection);
-                    }
-                    router.clone().oneshot(req)
-                });
-            let service = TowerToHyperService::new(service);
-            let result = match tls {
-                None => {
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
-                }
-                Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls_stream)) => {
-                            let conn = builder
-                                .serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
-                            watcher.watch(conn.into_owned()).await
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            Ok(())
-                        }
-                        Err(_) => Ok(()),
-                    }
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+            let _slot = slot;
+            connection.run(stream, tls).await;
         });
     }
     drop(listener);
     tracing::info!(
-        open_connections = graceful.count(),
+        open_connections = limits.connections.open(),
         "shutting down: no new connections, finishing open requests"
     );
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let _ = closing.send(true);
+    let drained = async {
+        while limits.connections.open() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
         tracing::warn!(
             "requests still open after {}s; closing them",
             DRAIN_TIMEOUT.as_secs()
         );
+    }
+}
+
+/// Accept failures: out of file descriptors is said once per shortage, not fifty times
+/// a second, and waited out with a growing pause while open connections finish.
+#[derive(Default)]
+struct AcceptTrouble {
+    failures: u64,
+    pause: Duration,
+}
+
+impl AcceptTrouble {
+    fn failed(&mut self, e: &std::io::Error) -> Duration {
+        if !is_resource_shortage(e) {
+            // A client that gave up during the handshake and the like: nothing to wait for.
+            tracing::debug!(error = %e, "accept failed");
+            return Duration::from_millis(1);
+        }
+        if self.failures == 0 {
+            tracing::warn!(
+                event = "server.accept_paused",
+                error = %e,
+                "cannot accept connections: {e}; pausing until connections close \
+                 (raise the open-file limit or lower LATCHKEY_MAX_CONNECTIONS)"
+            );
+            self.pause = ACCEPT_BACKOFF;
+        } else {
+            self.pause = (self.pause * 2).min(ACCEPT_BACKOFF_MAX);
+        }
+        self.failures += 1;
+        self.pause
+    }
+
+    fn recovered(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(
+                event = "server.accept_resumed",
+                failed_accepts = self.failures,
+                "accepting connections again"
+            );
+            *self = AcceptTrouble::default();
+        }
+    }
+}
+
+/// Whether accepting failed for lack of file descriptors or socket memory.
+fn is_resource_shortage(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    return matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    );
+    #[cfg(not(unix))]
+    return false;
+}
+
+/// Counts refused connections and logs them in summary.
+#[derive(Default)]
+struct Refusals {
+    full: u64,
+    address_full: u64,
+    logged: Option<std::time::Instant>,
+}
+
+impl Refusals {
+    fn count(&mut self, why: Refused, limits: &ServeLimits) {
+        match why {
+            Refused::Full => self.full += 1,
+            Refused::AddressFull => self.address_full += 1,
+        }
+        if self
+            .logged
+            .is_some_and(|at| at.elapsed() < REFUSAL_LOG_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            event = "server.connections_refused",
+            refused_server_full = self.full,
+            refused_address_full = self.address_full,
+            open_connections = limits.connections.open(),
+            "refusing connections: too many open (LATCHKEY_MAX_CONNECTIONS, \
+             LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS)"
+        );
+        *self = Refusals {
+            logged: Some(std::time::Instant::now()),
+            ..Refusals::default()
+        };
+    }
+}
+
+/// A stream, plain or TLS, as one type for hyper.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Stream for T {}
+
+/// One accepted connection and what it needs to be served.
+struct Connection {
+    router: Router,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    peer: SocketAddr,
+    closing: tokio::sync::watch::Receiver<bool>,
+    header_read_timeout: Duration,
+}
+
+impl Connection {
+    async fn run(mut self, stream: TcpStream, tls: Option<TlsAcceptor>) {
+        let peer = self.peer;
+        let is_tls = tls.is_some();
+        let io: Box<dyn Stream> = match tls {
+            None => Box::new(stream),
+            Some(acceptor) => {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => Box::new(tls_stream),
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+        };
+        let activity = Arc::new(Activity::default());
+        let service = {
+            let activity = activity.clone();
+            let router = self.router.clone();
+            tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                if is_tls {
+                    req.extensions_mut().insert(TlsConnection);
+                }
+                let in_flight = activity.begin();
+                let answer = router.clone().oneshot(req);
+                async move {
+                    let res = answer.await;
+                    drop(in_flight);
+                    res
+                }
+            })
+        };
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
+        tokio::pin!(conn);
+        // hyper's header timeout covers each request's head on HTTP/1; this covers what
+        // comes before it (the protocol sniff, the HTTP/2 preface and first stream) and
+        // idle HTTP/2 connections, checked once a period.
+        let period = self.header_read_timeout;
+        let mut check = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let mut seen = 0;
+        let mut finishing = false;
+        let result = loop {
+            tokio::select! {
+                result = conn.as_mut() => break result,
+                _ = self.closing.changed(), if !finishing => {
+                    finishing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                _ = check.tick(), if !finishing => {
+                    let started = activity.started();
+                    if started == 0 {
+                        tracing::debug!(%peer, "no request within the header timeout; closing");
+                        return;
+                    }
+                    if started == seen && activity.in_flight() == 0 {
+                        finishing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    seen = started;
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+}
+
+/// Requests on one connection: how many began, and how many await their answer.
+#[derive(Default)]
+struct Activity {
+    started: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+/// One request awaiting its answer; counted out when dropped.
+struct InFlight(Arc<Activity>);
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+    fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

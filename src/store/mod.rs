@@ -11,6 +11,7 @@ mod claims;
 mod clients;
 mod conns;
 mod credentials;
+pub mod files;
 mod grants;
 mod grouped;
 mod groups;
@@ -112,9 +113,7 @@ impl Store {
         install_default_drivers();
         let (url, backend, max) = match database {
             DatabaseUrl::Sqlite(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(e.into()))?;
-                }
+                prepare_sqlite_files(path).map_err(|e| StoreError::Database(e.into()))?;
                 (sqlite_url(path), Backend::Sqlite, 8)
             }
             DatabaseUrl::Postgres(url) => (url.clone(), Backend::Postgres, 16),
@@ -217,16 +216,26 @@ impl Store {
                 "online backup is for SQLite; back up PostgreSQL with pg_dump".into(),
             ));
         }
-        if to.exists() {
-            return Err(StoreError::Conflict(format!(
-                "{} already exists; choose a new file",
-                to.display()
-            )));
+        // Made empty and private first (VACUUM INTO fills an empty file), so that the
+        // copy is never readable by others, not even for a moment.
+        match files::create_private_file(to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::Conflict(format!(
+                    "{} already exists; choose a new file",
+                    to.display()
+                )));
+            }
+            Err(e) => return Err(StoreError::Database(e.into())),
         }
-        sqlx::query("VACUUM INTO $1")
+        let copied = sqlx::query("VACUUM INTO $1")
             .bind(to.to_string_lossy().into_owned())
             .execute(&mut *self.writer().await?)
-            .await?;
+            .await;
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(to);
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -310,4 +319,22 @@ fn conflict_as(message: impl FnOnce(&str) -> String) -> impl FnOnce(sqlx::Error)
 
 fn flag(b: bool) -> i64 {
     i64::from(b)
+}
+
+/// Before SQLite opens `db`: its directory exists (0700 when made here), the file exists
+/// and is private (SQLite gives the -wal and -shm files the database file's mode), and
+/// files an older version left readable by others are tightened.
+fn prepare_sqlite_files(db: &Path) -> std::io::Result<()> {
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        files::create_private_dir(dir)?;
+    }
+    match files::create_private_file(db) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for file in files::sqlite_files(db) {
+        files::tighten(&file);
+    }
+    Ok(())
 }

@@ -13,7 +13,7 @@ use super::{SignedIn, WebError, see_other};
 use crate::app::AppState;
 use crate::audit;
 use crate::http::ClientInfo;
-use crate::media::{self, MAX_UPLOAD, MediaError};
+use crate::media::{self, MAX_UPLOAD, MediaError, UploadsExhausted};
 use crate::store::StoredImage;
 
 /// The owner key of a user's picture in the `images` table.
@@ -182,7 +182,16 @@ async fn upload_own(
     let upload = Upload::read(multipart, "picture").await;
     let csrf = upload.as_ref().ok().and_then(|u| u.csrf.clone());
     super::verify_csrf(&state, &headers, csrf.as_deref())?;
-    let png = upload.and_then(|u| media::profile_picture(&u.file));
+    let user = &signed_in.user;
+    let png = match upload {
+        Ok(upload) => {
+            if let Err(refused) = state.pictures.allow_upload(&user.id) {
+                return Ok(too_many_uploads(refused));
+            }
+            state.pictures.profile_picture(upload.file).await
+        }
+        Err(e) => Err(e),
+    };
     let png = match png {
         Ok(p) => p,
         Err(e) => {
@@ -192,7 +201,6 @@ async fn upload_own(
             ));
         }
     };
-    let user = &signed_in.user;
     store_png(&state, &user_owner(&user.id), png).await?;
     audit::record(
         &state.store,
@@ -226,13 +234,30 @@ async fn remove_own(
     Ok(see_other("/account?done=picture_removed", []))
 }
 
+/// The answer to an upload beyond the person's allowance: 429, saying when to retry.
+pub fn too_many_uploads(refused: UploadsExhausted) -> Response {
+    let secs = refused.retry_after.as_secs().max(1);
+    let mut res = super::error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many uploads",
+        &format!(
+            "You have uploaded several pictures in a short time. Wait {secs} seconds, then try again."
+        ),
+    );
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res
+}
+
 /// A short code for a refused upload, carried in the redirect (the page words it).
 pub fn picture_error_code(e: &MediaError) -> &'static str {
     match e {
         MediaError::Empty => "empty",
         MediaError::TooLarge => "too_large",
         MediaError::UnknownFormat => "format",
+        MediaError::TooManyPixels => "too_big",
         MediaError::Broken(_) => "broken",
+        MediaError::Busy => "busy",
     }
 }
 
@@ -242,7 +267,11 @@ pub fn picture_error_message(code: &str) -> Option<&'static str> {
         "empty" => "Choose a picture to upload.",
         "too_large" => "That picture is larger than 5 MB.",
         "format" => "That file is not a PNG, JPEG, WebP or SVG picture.",
+        "too_big" => {
+            "That picture is larger than 4096 × 4096 pixels. Make it smaller and try again."
+        }
         "broken" => "That picture could not be read. Try another file.",
+        "busy" => "The server is busy with other pictures. Try again in a minute.",
         _ => return None,
     })
 }

@@ -31,6 +31,21 @@ impl Browser {
         }
     }
 
+    /// A browser whose connections come from `local` (another loopback address is
+    /// another client as far as per-address limits go).
+    pub fn from_address(base: &str, origin: &str, local: std::net::IpAddr) -> Browser {
+        Browser {
+            base: base.to_string(),
+            origin: origin.to_string(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .local_address(local)
+                .build()
+                .unwrap(),
+            cookies: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     /// A browser that names itself with `user_agent` (as a real one does).
     pub fn with_user_agent(base: &str, origin: &str, user_agent: &str) -> Browser {
         Browser::with_headers(base, origin, &[("user-agent", user_agent)])

@@ -12,6 +12,8 @@ mod auth;
 mod cli;
 mod config_errors;
 mod crash;
+mod file_modes;
+mod floods;
 mod fuzz_corpus;
 mod lifecycle;
 mod mail;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use latchkey::http::server::serve;
+use latchkey::http::server::{ServeLimits, serve};
 
 use crate::support::{TestServer, http};
 
@@ -173,7 +173,8 @@ async fn shutdown_lets_in_flight_requests_finish() {
         }),
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, None, app, async {
+    let limits = ServeLimits::from_config(&latchkey::config::Config::from_pairs(&[]).unwrap());
+    let server = tokio::spawn(serve(listener, None, app, limits, async {
         let _ = stop_rx.await;
     }));
     let in_flight =

@@ -383,6 +383,11 @@ impl Spawned {
         self.log.lock().unwrap().clone()
     }
 
+    /// The server's process id (to read its memory use from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The log once it contains `needle` (the reader thread may lag behind the server).
     pub async fn log_containing(&self, needle: &str) -> String {
         for _ in 0..100 {

@@ -4,7 +4,7 @@
 use axum::Form;
 use axum::extract::{Multipart, Path, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{AdminSession, CsrfForm, gone};
@@ -12,24 +12,37 @@ use crate::app::AppState;
 use crate::audit;
 use crate::http::ClientInfo;
 use crate::media;
-use crate::web::pictures::{APP_OWNER, Upload, client_owner, picture_error_code, store_png};
+use crate::web::pictures::{
+    APP_OWNER, Upload, client_owner, picture_error_code, store_png, too_many_uploads,
+};
 use crate::web::{WebError, see_other};
 
 /// The `app_settings` key that carries the application logo's version, so that every
 /// page knows (from the cached settings) whether there is a logo to show.
 pub const APP_LOGO_SETTING: &str = "app_logo";
 
+/// The uploaded logo as PNG, or the code of why it was refused; `Err` is the whole
+/// answer (a forged form, or too many uploads by this admin).
 async fn read_logo(
     state: &AppState,
     headers: &HeaderMap,
+    admin: &AdminSession,
     multipart: Multipart,
-) -> Result<Result<media::Png, &'static str>, WebError> {
+) -> Result<Result<media::Png, &'static str>, Response> {
     let upload = Upload::read(multipart, "logo").await;
     let csrf = upload.as_ref().ok().and_then(|u| u.csrf.clone());
-    crate::web::verify_csrf(state, headers, csrf.as_deref())?;
-    Ok(upload
-        .and_then(|u| media::logo(&u.file))
-        .map_err(|e| picture_error_code(&e)))
+    crate::web::verify_csrf(state, headers, csrf.as_deref()).map_err(|e| e.into_response())?;
+    let png = match upload {
+        Ok(upload) => {
+            state
+                .pictures
+                .allow_upload(&admin.user().id)
+                .map_err(too_many_uploads)?;
+            state.pictures.logo(upload.file).await
+        }
+        Err(e) => Err(e),
+    };
+    Ok(png.map_err(|e| picture_error_code(&e)))
 }
 
 pub async fn upload_client_logo(
@@ -40,7 +53,10 @@ pub async fn upload_client_logo(
     Path(id): Path<String>,
     multipart: Multipart,
 ) -> Result<Response, WebError> {
-    let png = read_logo(&state, &headers, multipart).await?;
+    let png = match read_logo(&state, &headers, &admin, multipart).await {
+        Ok(png) => png,
+        Err(answer) => return Ok(answer),
+    };
     let back = format!("/admin/clients/{id}");
     if state.store.client_by_id(&id).await?.is_none() {
         return Ok(gone("/admin/clients"));
@@ -92,9 +108,10 @@ pub async fn upload_app_logo(
     admin: AdminSession,
     multipart: Multipart,
 ) -> Result<Response, WebError> {
-    let png = match read_logo(&state, &headers, multipart).await? {
-        Ok(p) => p,
-        Err(code) => return Ok(see_other(&format!("/admin/settings?logo_error={code}"), [])),
+    let png = match read_logo(&state, &headers, &admin, multipart).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(code)) => return Ok(see_other(&format!("/admin/settings?logo_error={code}"), [])),
+        Err(answer) => return Ok(answer),
     };
     store_png(&state, APP_OWNER, png).await?;
     let etag = state

@@ -273,6 +273,10 @@ fn message(code: &str) -> Option<&'static str> {
         "picture_too_large" => "That picture is larger than 5 MB.",
         "picture_format" => "That file is not a PNG, JPEG, WebP or SVG picture.",
         "picture_broken" => "That picture could not be read. Try another file.",
+        "picture_too_big" => {
+            "That picture is larger than 4096 × 4096 pixels. Make it smaller and try again."
+        }
+        "picture_busy" => "The server is busy with other pictures. Try again in a minute.",
         "logo_removed" => "The logo was removed.",
         "claim_saved" => "The claim was saved.",
         "claim_removed" => "The claim was removed.",

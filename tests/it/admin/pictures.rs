@@ -80,6 +80,82 @@ async fn a_user_uploads_and_removes_their_picture() {
 }
 
 #[tokio::test]
+async fn a_picture_wider_than_4096_pixels_is_refused_and_changes_nothing() {
+    let w = World::new().await;
+    let b = &w.target_browser;
+    b.get("/account").await;
+    // One pixel over the limit a side: refused from its header, before it is decoded.
+    let res = b.upload("/account/picture", "picture", &png(4097, 1)).await;
+    assert_eq!(
+        res.location.as_deref(),
+        Some("/account?picture_error=too_big")
+    );
+    let page = b.get("/account?picture_error=too_big").await;
+    assert!(page.body.contains("larger than 4096 × 4096 pixels"));
+    let owner = format!("user:{}", w.target.id);
+    assert!(w.store().image(&owner).await.unwrap().is_none());
+    assert!(audit(&w.server, "user.picture.updated").await.is_empty());
+
+    // Logos have the same limit.
+    let admin = signed_in(&w.server, "root").await;
+    admin.get("/admin/settings").await;
+    let res = admin
+        .upload("/admin/settings/logo", "logo", &png(1, 4097))
+        .await;
+    assert_eq!(
+        res.location.as_deref(),
+        Some("/admin/settings?logo_error=too_big")
+    );
+    assert!(w.store().image("app").await.unwrap().is_none());
+    // At the limit is fine.
+    let res = b.upload("/account/picture", "picture", &png(4096, 2)).await;
+    assert_eq!(
+        res.location.as_deref(),
+        Some("/account?done=picture_updated")
+    );
+}
+
+#[tokio::test]
+async fn uploads_beyond_a_burst_are_refused_with_429_for_that_person_only() {
+    let w = World::new().await;
+    let b = &w.target_browser;
+    b.get("/account").await;
+    let owner = format!("user:{}", w.target.id);
+    for side in 1..=5 {
+        let res = b
+            .upload("/account/picture", "picture", &png(side, side))
+            .await;
+        assert_eq!(
+            res.location.as_deref(),
+            Some("/account?done=picture_updated"),
+            "upload {side}"
+        );
+    }
+    let before = w.store().image(&owner).await.unwrap().unwrap();
+    let res = b.upload("/account/picture", "picture", &png(50, 50)).await;
+    assert_eq!(res.status, 429, "{}", res.body);
+    assert!(res.body.contains("Too many uploads"), "{}", res.body);
+    assert!(res.body.contains("try again"), "{}", res.body);
+    let after = w.store().image(&owner).await.unwrap().unwrap();
+    assert_eq!(
+        after.etag, before.etag,
+        "the refused upload changed nothing"
+    );
+    assert_eq!(audit(&w.server, "user.picture.updated").await.len(), 5);
+
+    // Someone else still can, logos included.
+    let admin = signed_in(&w.server, "root").await;
+    admin.get("/admin/settings").await;
+    let res = admin
+        .upload("/admin/settings/logo", "logo", &png(20, 10))
+        .await;
+    assert_eq!(
+        res.location.as_deref(),
+        Some("/admin/settings?done=logo_updated")
+    );
+}
+
+#[tokio::test]
 async fn an_upload_without_the_csrf_token_is_refused() {
     let w = World::new().await;
     let b = &w.target_browser;
