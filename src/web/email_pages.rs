@@ -232,6 +232,23 @@ struct VerifyEmailPage<'a> {
     email: &'a str,
 }
 
+/// The user an emailed link of `purpose` is for, without using it up (the page that
+/// asks for the button press); `None` when it is unknown, used or expired.
+async fn link_owner(
+    state: &AppState,
+    token: &str,
+    purpose: &str,
+) -> Result<Option<crate::domain::user::User>, WebError> {
+    let Some(user_id) = state
+        .store
+        .peek_user_token(&hash_secret(token), purpose)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(state.store.user_by_id(&user_id).await?)
+}
+
 fn verification_unusable() -> Response {
     error_page(
         StatusCode::GONE,
@@ -248,14 +265,7 @@ pub async fn verify_email_page(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    let Some(user_id) = state
-        .store
-        .peek_user_token(&hash_secret(&token), VERIFY_EMAIL)
-        .await?
-    else {
-        return Ok(verification_unusable());
-    };
-    let Some(user) = state.store.user_by_id(&user_id).await? else {
+    let Some(user) = link_owner(&state, &token, VERIFY_EMAIL).await? else {
         return Ok(verification_unusable());
     };
     let page = Page::new(&state, &headers);
@@ -368,14 +378,7 @@ pub async fn not_me_page(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    let Some(user_id) = state
-        .store
-        .peek_user_token(&hash_secret(&token), NOT_ME)
-        .await?
-    else {
-        return Ok(not_me_unusable());
-    };
-    let Some(user) = state.store.user_by_id(&user_id).await? else {
+    let Some(user) = link_owner(&state, &token, NOT_ME).await? else {
         return Ok(not_me_unusable());
     };
     let page = Page::new(&state, &headers);
