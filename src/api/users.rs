@@ -264,6 +264,14 @@ pub async fn update(
     if body.disabled == Some(true) && id == caller.user.id {
         return Err(crate::domain::Invalid::new("disabled", "you cannot disable yourself").into());
     }
+    // As in the console: an administrator who drops their own role may leave none.
+    if body.is_admin == Some(false) && id == caller.user.id {
+        return Err(crate::domain::Invalid::new(
+            "is_admin",
+            "you cannot remove your own administrator role; ask another administrator",
+        )
+        .into());
+    }
     let mut user = crate::auth::email::update_user(&state.mail, &before, change)
         .await
         .map_err(auth_problem)?;

@@ -668,6 +668,48 @@ async fn groups_members_claims_clients_and_audit() {
     server.stop().await;
 }
 
+/// The console refuses it too: an administrator who drops their own role may leave none.
+#[tokio::test]
+async fn an_administrator_cannot_drop_their_own_role() {
+    let server = TestServer::start(&[]).await;
+    let admin = user(&server, "root", true).await;
+    let key = key_for(&server, &admin.id).await;
+    let path = format!("/api/v1/users/{}", admin.id);
+    let (s, problem, _) = call(
+        &server,
+        "PATCH",
+        &path,
+        Some(&key),
+        Some(json!({"is_admin": false})),
+    )
+    .await;
+    assert_eq!(s, 422, "{problem}");
+    assert!(problem["errors"]["is_admin"].is_string(), "{problem}");
+    let still = server
+        .running()
+        .state
+        .store
+        .user_by_id(&admin.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(still.is_admin, "nothing changed");
+    // Another administrator may.
+    let other = user(&server, "second", true).await;
+    let path = format!("/api/v1/users/{}", other.id);
+    let (s, changed, _) = call(
+        &server,
+        "PATCH",
+        &path,
+        Some(&key),
+        Some(json!({"is_admin": false})),
+    )
+    .await;
+    assert_eq!(s, 200, "{changed}");
+    assert_eq!(changed["is_admin"], false);
+    server.stop().await;
+}
+
 /// Security review #15: `PATCH /api/v1/users/{id}` stored names that creating a user
 /// refuses (CR/LF, control characters, any length). It checks them as creation does:
 /// 422 naming the field, and nothing changes.
