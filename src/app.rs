@@ -123,8 +123,11 @@ pub struct Running {
     pub state: AppState,
     /// The one-time setup link, when no administrator existed at start.
     pub setup_url: Option<String>,
+    /// The LDAP listeners' addresses (plain, LDAPS), when on.
+    pub ldap_addrs: (Option<SocketAddr>, Option<SocketAddr>),
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    ldap: Vec<JoinHandle<()>>,
     housekeeping: JoinHandle<()>,
     mail_stop: tokio::sync::watch::Sender<bool>,
     mail_worker: JoinHandle<()>,
@@ -136,10 +139,18 @@ impl Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.stop_ldap();
         let _ = (&mut self.task).await;
         self.housekeeping.abort();
         self.stop_mail().await;
         self.state.store.close().await;
+    }
+
+    /// LDAP keeps no state a client could lose: its listeners and connections end.
+    fn stop_ldap(&mut self) {
+        for task in self.ldap.drain(..) {
+            task.abort();
+        }
     }
 
     /// Let the outbox worker finish the message it is sending (so that it is marked
@@ -157,6 +168,7 @@ impl Running {
     /// Wait until the shutdown future given to `start` resolves and the server has drained.
     pub async fn wait(mut self) {
         let _ = (&mut self.task).await;
+        self.stop_ldap();
         self.housekeeping.abort();
         self.stop_mail().await;
         self.state.store.close().await;
@@ -210,6 +222,14 @@ pub async fn start(
         .map_err(|e| StartError::Other(format!("cannot read users: {e}")))?;
     crate::http::limits::ensure_open_file_limit(config.max_connections.0);
     let listener: TcpListener = server::bind(config.listen).await?;
+    let ldap_listeners = crate::ldap::LdapListeners::bind(&config).await?;
+    store
+        .raise_posix_ids(
+            config.ldap_uid_number_start.0,
+            config.ldap_gid_number_start.0,
+        )
+        .await
+        .map_err(|e| StartError::Other(format!("cannot prepare POSIX ids: {e}")))?;
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Other(format!("cannot read the listening address: {e}")))?;
@@ -289,6 +309,12 @@ pub async fn start(
         server::serve(listener, tls, app, limits, stop).await;
         tracing::info!(event = "server.stopped", "Latchkey has stopped");
     });
+    let ldap_addrs = ldap_listeners.addrs();
+    let ldap = if ldap_addrs.0.is_some() || ldap_addrs.1.is_some() {
+        crate::ldap::start(ldap_listeners, &state)
+    } else {
+        Vec::new()
+    };
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let (mail_stop, mail_stop_rx) = tokio::sync::watch::channel(false);
     let mail_worker = tokio::spawn(crate::mail::worker::run(state.mail.clone(), mail_stop_rx));
@@ -296,8 +322,10 @@ pub async fn start(
         addr,
         state,
         setup_url,
+        ldap_addrs,
         stop: Some(stop_tx),
         task,
+        ldap,
         housekeeping,
         mail_stop,
         mail_worker,

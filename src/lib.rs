@@ -11,6 +11,7 @@ pub mod domain;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod ldap;
 pub mod logging;
 pub mod mail;
 pub mod media;

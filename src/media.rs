@@ -247,6 +247,18 @@ fn encode(image: &DynamicImage) -> Result<Png, MediaError> {
     Ok(Png(out.into_inner()))
 }
 
+/// A stored picture (PNG) as JPEG, for LDAP's `jpegPhoto`; `None` when it cannot be read.
+/// Stored pictures are at most 256 pixels square, so this is quick; it is still CPU
+/// work, for a blocking thread.
+pub fn to_jpeg(png: &[u8]) -> Option<Vec<u8>> {
+    let image = image::load_from_memory_with_format(png, ImageFormat::Png).ok()?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(image.to_rgb8())
+        .write_to(&mut out, ImageFormat::Jpeg)
+        .ok()?;
+    Some(out.into_inner())
+}
+
 /// A round avatar with the person's initials, as SVG, in a colour picked from `seed`.
 pub fn initials_avatar(name: &str, seed: &str) -> String {
     let initials: String = name

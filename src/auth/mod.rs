@@ -4,6 +4,7 @@
 
 pub mod device;
 pub mod email;
+pub mod ldap;
 pub mod login_code;
 pub mod login_link;
 pub mod passkey;
@@ -544,13 +545,35 @@ pub async fn begin_attempt(
     tried: &str,
     method: &str,
 ) -> Result<(), AuthError> {
+    begin_attempt_as(
+        store,
+        keys,
+        "auth.rate_limited",
+        attempt,
+        client,
+        tried,
+        method,
+    )
+    .await
+}
+
+/// `begin_attempt`, with the event name its refusals are audited under.
+pub async fn begin_attempt_as(
+    store: &Store,
+    keys: &EncryptionKey,
+    event: &str,
+    attempt: &throttle::Attempt,
+    client: &Client,
+    tried: &str,
+    method: &str,
+) -> Result<(), AuthError> {
     match attempt.begin(store, now()).await? {
         Ok(()) => Ok(()),
         Err(refusal) => {
             if refusal.worth_recording() {
                 audit::record(
                     store,
-                    "auth.rate_limited",
+                    event,
                     &client.origin(None),
                     None,
                     json!({

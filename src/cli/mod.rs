@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod ldap;
 mod mail;
 mod oidc;
 
@@ -53,6 +54,12 @@ pub enum Command {
     /// Manage REST API keys.
     #[command(subcommand, name = "api-keys")]
     ApiKeys(ApiKeysCommand),
+    /// The LDAP server face: service accounts.
+    #[command(subcommand)]
+    Ldap(ldap::LdapCommand),
+    /// App passwords: what users bind to LDAP with.
+    #[command(subcommand, name = "app-passwords")]
+    AppPasswords(ldap::AppPasswordsCommand),
     /// Exit 0 when the server answers healthy, else 1 (for container health checks).
     Healthcheck {
         /// Health URL to ask (default: this configuration's listening address).
@@ -188,6 +195,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                     name,
                     expires_in,
                 }) => create_api_key(&config, &user, &name, expires_in).await,
+                Command::Ldap(c) => ldap::ldap(&config, c).await,
+                Command::AppPasswords(c) => ldap::app_passwords(&config, c).await,
                 Command::Healthcheck { url } => healthcheck(&config, url).await,
                 Command::Backup { to } => backup(&config, &to).await,
                 Command::Config => show_config(&config),

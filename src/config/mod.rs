@@ -176,6 +176,32 @@ settings! {
     geoip_db: Option<PathBuf> = "LATCHKEY_GEOIP_DB";
     /// How long audit events are kept before housekeeping deletes them (e.g. `400d`; at least a day).
     audit_retention: DurationSetting = "LATCHKEY_AUDIT_RETENTION", default "400d";
+    /// Plain LDAP, with StartTLS, on this address (e.g. `0.0.0.0:3890`); unset: off.
+    ldap_listen: Option<SocketAddr> = "LATCHKEY_LDAP_LISTEN";
+    /// LDAP over TLS on this address (e.g. `0.0.0.0:6360`); unset: off.
+    ldaps_listen: Option<SocketAddr> = "LATCHKEY_LDAPS_LISTEN";
+    /// PEM certificate chain for LDAPS and StartTLS (default: LATCHKEY_TLS_CERT_FILE).
+    ldap_tls_cert_file: Option<PathBuf> = "LATCHKEY_LDAP_TLS_CERT_FILE";
+    /// PEM private key for LDAPS and StartTLS (default: LATCHKEY_TLS_KEY_FILE).
+    ldap_tls_key_file: Option<PathBuf> = "LATCHKEY_LDAP_TLS_KEY_FILE";
+    /// The directory's base DN (default: from the host of LATCHKEY_APP_URL, `sso.example.org` → `dc=sso,dc=example,dc=org`).
+    ldap_base_dn: Option<BaseDn> = "LATCHKEY_LDAP_BASE_DN";
+    /// Accept LDAP binds with a password on a connection without TLS (`true` only on a trusted network).
+    ldap_allow_insecure_bind: bool = "LATCHKEY_LDAP_ALLOW_INSECURE_BIND", default "false";
+    /// Which passwords users bind to LDAP with: `app-passwords`, or `any-password` (also the account password of users without TOTP).
+    ldap_password_bind: LdapPasswordBind = "LATCHKEY_LDAP_PASSWORD_BIND", default "app-passwords";
+    /// The `loginShell` of every user in LDAP.
+    ldap_login_shell: String = "LATCHKEY_LDAP_LOGIN_SHELL", default "/bin/bash";
+    /// Entries one LDAP search returns at most (a client may ask for fewer).
+    ldap_size_limit: Count = "LATCHKEY_LDAP_SIZE_LIMIT", default "5000";
+    /// The longest one LDAP search may take (a client may ask for less).
+    ldap_time_limit: Timeout = "LATCHKEY_LDAP_TIME_LIMIT", default "30s";
+    /// An LDAP connection with no request for this long is closed.
+    ldap_idle_timeout: Timeout = "LATCHKEY_LDAP_IDLE_TIMEOUT", default "15m";
+    /// The first uidNumber given to a new user (numbers are never reused).
+    ldap_uid_number_start: PosixId = "LATCHKEY_LDAP_UID_NUMBER_START", default "10000";
+    /// The first gidNumber given to a new group (keep it apart from the uid range: each user's own group has the gid of their uid).
+    ldap_gid_number_start: PosixId = "LATCHKEY_LDAP_GID_NUMBER_START", default "50000";
 }
 
 impl Config {
@@ -212,6 +238,36 @@ impl Config {
                 ));
             }
         }
+        match (&self.ldap_tls_cert_file, &self.ldap_tls_key_file) {
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "LATCHKEY_LDAP_TLS_KEY_FILE",
+                    "must be set when LATCHKEY_LDAP_TLS_CERT_FILE is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "LATCHKEY_LDAP_TLS_CERT_FILE",
+                    "must be set when LATCHKEY_LDAP_TLS_KEY_FILE is set",
+                ));
+            }
+            _ => {}
+        }
+        if self.ldap_tls_cert().is_none() {
+            if self.ldaps_listen.is_some() {
+                return Err(ConfigError::new(
+                    "LATCHKEY_LDAP_TLS_CERT_FILE",
+                    "must be set (or LATCHKEY_TLS_CERT_FILE) for LATCHKEY_LDAPS_LISTEN",
+                ));
+            }
+            if self.ldap_listen.is_some() && !self.ldap_allow_insecure_bind {
+                return Err(ConfigError::new(
+                    "LATCHKEY_LDAP_TLS_CERT_FILE",
+                    "must be set (or LATCHKEY_TLS_CERT_FILE) for StartTLS on LATCHKEY_LDAP_LISTEN: \
+                     without TLS no password bind can be accepted (unless LATCHKEY_LDAP_ALLOW_INSECURE_BIND=true)",
+                ));
+            }
+        }
         match (&self.tls_cert_file, &self.tls_key_file) {
             (Some(_), None) => Err(ConfigError::new(
                 "LATCHKEY_TLS_KEY_FILE",
@@ -239,6 +295,26 @@ impl Config {
         self.database_url
             .clone()
             .unwrap_or_else(|| DatabaseUrl::Sqlite(self.data_dir.join("latchkey.db")))
+    }
+
+    /// The certificate and key the LDAP listeners use, when they have one.
+    pub fn ldap_tls_cert(&self) -> Option<(&Path, &Path)> {
+        match (&self.ldap_tls_cert_file, &self.ldap_tls_key_file) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => match (&self.tls_cert_file, &self.tls_key_file) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The LDAP base DN: the setting, or `dc=…` from each label of the app URL's host.
+    pub fn ldap_base(&self) -> crate::ldap::dn::Dn {
+        match &self.ldap_base_dn {
+            Some(BaseDn(dn)) => dn.clone(),
+            None => crate::ldap::dn::Dn::from_host(self.app_url.host()),
+        }
     }
 
     /// Whether native HTTPS is configured.

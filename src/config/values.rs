@@ -462,3 +462,52 @@ impl SettingValue for LogFormat {
         }
     }
 }
+
+/// Which passwords a user may bind to LDAP with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LdapPasswordBind {
+    /// Only app passwords made for the purpose (`/account/security`).
+    AppPasswords,
+    /// App passwords, and the account password of users without TOTP.
+    AnyPassword,
+}
+
+impl SettingValue for LdapPasswordBind {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "app-passwords" => Ok(LdapPasswordBind::AppPasswords),
+            "any-password" => Ok(LdapPasswordBind::AnyPassword),
+            other => Err(format!("`{other}` is not app-passwords or any-password")),
+        }
+    }
+}
+
+/// An LDAP distinguished name such as `dc=sso,dc=example,dc=org`, in its normal form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseDn(pub crate::ldap::dn::Dn);
+
+impl SettingValue for BaseDn {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        let dn = crate::ldap::dn::Dn::parse(text.trim())
+            .map_err(|e| format!("`{text}` is not a distinguished name: {e}"))?;
+        if dn.is_root() {
+            return Err("must not be empty".into());
+        }
+        Ok(BaseDn(dn))
+    }
+}
+
+/// A POSIX id (uidNumber, gidNumber): 1000 to 2^31 − 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PosixId(pub i64);
+
+impl SettingValue for PosixId {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        text.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1000..=i64::from(i32::MAX)).contains(n))
+            .map(PosixId)
+            .ok_or_else(|| format!("`{text}` is not a number from 1000 to 2147483647"))
+    }
+}

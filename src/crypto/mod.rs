@@ -7,4 +7,4 @@ pub mod keys;
 pub mod secrets;
 
 pub use encryption::{EncryptionKey, KeyError};
-pub use secrets::{SecretToken, hash_secret, random_token};
+pub use secrets::{SecretToken, constant_time_eq, hash_secret, random_bytes, random_token};

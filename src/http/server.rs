@@ -36,40 +36,49 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Load the certificate chain and key for native HTTPS.
 pub fn load_tls(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, ConfigError> {
+    let mut config = load_tls_config(
+        cert_file,
+        key_file,
+        ("LATCHKEY_TLS_CERT_FILE", "LATCHKEY_TLS_KEY_FILE"),
+    )?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A TLS server configuration from PEM files; errors name `settings` (cert, key).
+pub fn load_tls_config(
+    cert_file: &Path,
+    key_file: &Path,
+    settings: (&str, &str),
+) -> Result<rustls::ServerConfig, ConfigError> {
+    let (cert_setting, key_setting) = settings;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| {
             ConfigError::new(
-                "LATCHKEY_TLS_CERT_FILE",
+                cert_setting,
                 format!("cannot read {}: {e}", cert_file.display()),
             )
         })?;
     if certs.is_empty() {
         return Err(ConfigError::new(
-            "LATCHKEY_TLS_CERT_FILE",
+            cert_setting,
             format!("{} holds no PEM certificate", cert_file.display()),
         ));
     }
     let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| {
         ConfigError::new(
-            "LATCHKEY_TLS_KEY_FILE",
+            key_setting,
             format!("cannot read {}: {e}", key_file.display()),
         )
     })?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConfigError::new("LATCHKEY_TLS_CERT_FILE", e.to_string()))?
+        .map_err(|e| ConfigError::new(cert_setting, e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| {
-            ConfigError::new(
-                "LATCHKEY_TLS_KEY_FILE",
-                format!("does not fit the certificate: {e}"),
-            )
-        })?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+        .map_err(|e| ConfigError::new(key_setting, format!("does not fit the certificate: {e}")))
 }
 
 /// The limits every connection is held to.
@@ -189,13 +198,13 @@ pub async fn serve(
 /// Accept failures: out of file descriptors is said once per shortage, not fifty times
 /// a second, and waited out with a growing pause while open connections finish.
 #[derive(Default)]
-struct AcceptTrouble {
+pub(crate) struct AcceptTrouble {
     failures: u64,
     pause: Duration,
 }
 
 impl AcceptTrouble {
-    fn failed(&mut self, e: &std::io::Error) -> Duration {
+    pub(crate) fn failed(&mut self, e: &std::io::Error) -> Duration {
         if !is_resource_shortage(e) {
             // A client that gave up during the handshake and the like: nothing to wait for.
             tracing::debug!(error = %e, "accept failed");
@@ -216,7 +225,7 @@ impl AcceptTrouble {
         self.pause
     }
 
-    fn recovered(&mut self) {
+    pub(crate) fn recovered(&mut self) {
         if self.failures > 0 {
             tracing::info!(
                 event = "server.accept_resumed",
@@ -414,7 +423,12 @@ pub async fn shutdown_signal() {
 
 /// Bind the listening socket, naming the setting when the address is taken.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ConfigError> {
+    bind_for("LATCHKEY_LISTEN", addr).await
+}
+
+/// Bind a listening socket for `setting`, naming it when the address is taken.
+pub async fn bind_for(setting: &str, addr: SocketAddr) -> Result<TcpListener, ConfigError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|e| ConfigError::new("LATCHKEY_LISTEN", format!("cannot listen on {addr}: {e}")))
+        .map_err(|e| ConfigError::new(setting, format!("cannot listen on {addr}: {e}")))
 }

@@ -29,10 +29,12 @@ fn name_taken(_: &str) -> String {
 impl Store {
     /// Create a group; `name` must be validated (`domain::group::normalize_group_name`).
     pub async fn create_group(&self, name: &str, display_name: &str) -> Result<Group, StoreError> {
+        let mut tx = self.begin().await?;
+        let gid_number = Store::take_posix_id(&mut tx, super::ldap::GID).await?;
         let sql = concat!(
             "INSERT INTO user_groups (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $4) RETURNING ",
+            ", gid_number) VALUES ($1, $2, $3, $4, $4, $5) RETURNING ",
             columns!()
         );
         let row = sqlx::query(sql)
@@ -40,9 +42,11 @@ impl Store {
             .bind(name)
             .bind(display_name)
             .bind(now())
-            .fetch_one(&mut *self.writer().await?)
+            .bind(gid_number)
+            .fetch_one(&mut *tx)
             .await
             .map_err(conflict_as(name_taken))?;
+        tx.commit().await?;
         Ok(group_from_row(&row)?)
     }
 

@@ -35,7 +35,7 @@ macro_rules! head_scan {
     };
 }
 
-fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
@@ -229,10 +229,11 @@ impl Store {
     /// Create a user in the caller's transaction (with the verification email it causes).
     pub async fn create_user_in(tx: &mut Tx, user: &NewUser) -> Result<User, StoreError> {
         let t = now();
+        let uid_number = Store::take_posix_id(tx, super::ldap::UID).await?;
         let sql = concat!(
             "INSERT INTO users (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10) RETURNING ",
+            ", uid_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10, $11) RETURNING ",
             columns!()
         );
         let row = sqlx::query(sql)
@@ -246,6 +247,7 @@ impl Store {
             .bind(flag(user.is_admin))
             .bind(&user.locale)
             .bind(t)
+            .bind(uid_number)
             .fetch_one(&mut **tx)
             .await
             .map_err(conflict_as(user_conflict))?;

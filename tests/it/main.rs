@@ -15,6 +15,7 @@ mod crash;
 mod file_modes;
 mod floods;
 mod fuzz_corpus;
+mod ldap;
 mod lifecycle;
 mod mail;
 mod oidc;
