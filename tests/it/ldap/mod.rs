@@ -3,6 +3,7 @@
 //! and LDAPS, with a throwaway CA.
 
 mod clients;
+mod peers;
 
 use std::path::PathBuf;
 
