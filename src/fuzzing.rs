@@ -27,6 +27,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("jwt", jwt),
     ("webauthn", webauthn),
     ("image", image),
+    ("ldap_message", ldap_message),
+    ("ldap_text", ldap_text),
 ];
 
 /// `/authorize`: a query string, parsed and checked with every PKCE rule a client has.
@@ -145,5 +147,116 @@ pub fn image(data: &[u8]) {
     if let Ok(png) = crate::media::logo(data) {
         let (w, h) = side(&png);
         assert!(w <= LOGO_SIZE && h <= LOGO_SIZE && w > 0 && h > 0);
+    }
+}
+
+/// A person entry and a group entry to evaluate filters against.
+fn ldap_entries() -> &'static (crate::ldap::entry::Entry, crate::ldap::entry::Entry) {
+    use crate::ldap::dn::Dn;
+    use crate::ldap::entry::{Entry, Tree};
+    use crate::store::{DirGroup, DirUser};
+    static ENTRIES: OnceLock<(Entry, Entry)> = OnceLock::new();
+    ENTRIES.get_or_init(|| {
+        let tree = Tree::new(
+            Dn::parse("dc=example,dc=org").expect("a DN"),
+            "/bin/bash".into(),
+        );
+        let user = crate::domain::user::User {
+            id: "0190e4a6-0000-7000-8000-000000000001".into(),
+            username: "alice".into(),
+            email: Some("alice@example.org".into()),
+            email_verified: true,
+            first_name: "Alice".into(),
+            last_name: "Liddell".into(),
+            display_name: "Alice Liddell".into(),
+            is_admin: false,
+            disabled: false,
+            locale: None,
+            created_at: 1_700_000_000,
+            updated_at: 1_796_312_587,
+        };
+        let person = tree.user(
+            &DirUser {
+                user,
+                uid_number: 10000,
+                groups: vec!["devs".into()],
+            },
+            |_| true,
+        );
+        let group = tree.group(
+            &DirGroup {
+                group: crate::domain::group::Group {
+                    id: "0190e4a6-0000-7000-8000-000000000002".into(),
+                    name: "devs".into(),
+                    display_name: "Developers".into(),
+                    created_at: 1_700_000_000,
+                    updated_at: 1_700_000_000,
+                },
+                gid_number: 50000,
+                members: vec!["alice".into()],
+            },
+            |_| true,
+        );
+        (person, group)
+    })
+}
+
+/// A DN that parses prints as text that parses back to the same DN.
+fn dn_round_trip(text: &str) {
+    use crate::ldap::dn::Dn;
+    if let Ok(dn) = Dn::parse(text) {
+        let printed = dn.to_string();
+        assert_eq!(Dn::parse(&printed).as_ref(), Ok(&dn), "{printed}");
+    }
+}
+
+/// What the LDAP listener reads: BER messages, decoded with the server's limits, then
+/// every DN parsed and every search filter checked, planned and evaluated.
+pub fn ldap_message(data: &[u8]) {
+    use ldap3_proto::proto::LdapOp;
+    use tokio_util::codec::Decoder;
+    let mut codec = ldap3_proto::LdapCodec::new(
+        Some(crate::ldap::session::REQUEST_MAX),
+        Some(crate::ldap::session::DEPTH_MAX),
+    );
+    let mut buf = bytes::BytesMut::from(data);
+    let (person, group) = ldap_entries();
+    // Several messages may follow each other; stop at the first error, as the server does.
+    while let Ok(Some(msg)) = codec.decode(&mut buf) {
+        match &msg.op {
+            LdapOp::SearchRequest(req) => {
+                dn_round_trip(&req.base);
+                if crate::ldap::filter::check(&req.filter).is_ok() {
+                    let _ = crate::ldap::filter::matches(&req.filter, person);
+                    let _ = crate::ldap::filter::matches(&req.filter, group);
+                }
+                for kind in [
+                    crate::ldap::filter::EntryKind::Person,
+                    crate::ldap::filter::EntryKind::Group,
+                ] {
+                    assert!(!crate::ldap::filter::plan(&req.filter, kind).is_empty());
+                }
+                let selection = crate::ldap::entry::Selection::new(&req.attrs);
+                let _ = person.clone().into_result(&selection, req.typesonly);
+            }
+            LdapOp::BindRequest(req) => dn_round_trip(&req.dn),
+            LdapOp::CompareRequest(req) => dn_round_trip(&req.dn),
+            _ => {}
+        }
+    }
+}
+
+/// Text that clients send as DNs, and filters in their string form (RFC 4515).
+pub fn ldap_text(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    dn_round_trip(&text);
+    if text.len() <= 4096
+        && let Ok(filter) = ldap3_proto::parse_ldap_filter_str(&text)
+    {
+        let (person, group) = ldap_entries();
+        if crate::ldap::filter::check(&filter).is_ok() {
+            let _ = crate::ldap::filter::matches(&filter, person);
+            let _ = crate::ldap::filter::matches(&filter, group);
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! - `server`: the listeners (plain with StartTLS, LDAPS), connection limits, TLS.
 //! - `session`: one connection's protocol: bind, search, compare, extended operations,
 //!   controls and the paged-results cursor.
+//! - `paging`: the paged-results cursor (RFC 2696).
 //! - `search`: where a DN points in the tree and what a reader may see there.
 //! - `entry`: how users, groups and the fixed entries look (lldap's layout).
 //! - `filter`: filter evaluation and the index reads a filter allows.
@@ -14,6 +15,7 @@
 pub mod dn;
 pub mod entry;
 pub mod filter;
+pub mod paging;
 pub mod search;
 pub mod server;
 pub mod session;

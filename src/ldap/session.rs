@@ -23,6 +23,7 @@ use tokio_util::codec::{Decoder, Encoder};
 use super::dn::Dn;
 use super::entry::{PASSWORD_MODIFY, START_TLS, Selection, WHO_AM_I, syntax};
 use super::filter::equal;
+use super::paging::{Page, Pager, PagingError};
 use super::search::{Directory, Failure, Reader};
 use crate::auth::ldap::{BindName, Bound};
 use crate::auth::{Auth, AuthError, Client};
@@ -31,7 +32,7 @@ use crate::config::LdapPasswordBind;
 /// The largest request accepted, in bytes (a search with a long filter fits easily).
 pub const REQUEST_MAX: usize = 64 * 1024;
 /// Deeper nesting than this (filters inside filters) is refused by the codec.
-const DEPTH_MAX: usize = 32;
+pub const DEPTH_MAX: usize = 32;
 /// RFC 4511 §4.4.1: the unsolicited notice sent before closing on a protocol error.
 const NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
 
@@ -44,15 +45,6 @@ pub struct Limits {
     pub allow_insecure_bind: bool,
     pub password_bind: LdapPasswordBind,
     pub app_url: String,
-}
-
-/// A paged search in progress: what is left of its result.
-struct Cursor {
-    cookie: Vec<u8>,
-    /// The search it continues (base, scope, filter, attributes).
-    request: String,
-    rest: VecDeque<LdapSearchResultEntry>,
-    truncated: bool,
 }
 
 /// What the connection does after an operation.
@@ -74,7 +66,7 @@ pub struct Session {
     pub tls: bool,
     reader: Reader,
     bind_dn: String,
-    cursor: Option<Cursor>,
+    pages: Pager<LdapSearchResultEntry>,
     codec: LdapCodec,
 }
 
@@ -167,7 +159,7 @@ impl Session {
             tls: false,
             reader: Reader::Anonymous,
             bind_dn: String::new(),
-            cursor: None,
+            pages: Pager::default(),
             codec: LdapCodec::new(Some(REQUEST_MAX), Some(DEPTH_MAX)),
         }
     }
@@ -268,7 +260,7 @@ impl Session {
                 out.push(reply(LdapOp::ExtendedResponse(response)));
                 return next;
             }
-            LdapOp::AbandonRequest(_) => self.cursor = None,
+            LdapOp::AbandonRequest(_) => self.pages.clear(),
             LdapOp::UnbindRequest => return Next::Close,
             op @ (LdapOp::AddRequest(_)
             | LdapOp::ModifyRequest(_)
@@ -295,7 +287,7 @@ impl Session {
         // Whatever happens next, the connection is no longer bound as before.
         self.reader = Reader::Anonymous;
         self.bind_dn.clear();
-        self.cursor = None;
+        self.pages.clear();
         if req.version != 3 {
             return result(
                 LdapResultCode::ProtocolError,
@@ -427,45 +419,22 @@ impl Session {
         if let Some((size, cookie)) = &paged
             && !cookie.is_empty()
         {
-            let Some(cursor) = self.cursor.as_mut().filter(|c| c.cookie == *cookie) else {
-                out.push(done(
+            match self.pages.next(&key, cookie, *size) {
+                Ok(page) => self.page(id, page, out),
+                Err(e) => out.push(done(
                     result(
                         LdapResultCode::UnwillingToPerform,
-                        "the paged results cookie is not valid here (start the search again)",
+                        match e {
+                            PagingError::UnknownCookie => {
+                                "the paged results cookie is not valid here (start the search again)"
+                            }
+                            PagingError::OtherSearch => {
+                                "a paged search must be continued with the same request"
+                            }
+                        },
                     ),
                     None,
-                ));
-                return;
-            };
-            if cursor.request != key {
-                out.push(done(
-                    result(
-                        LdapResultCode::UnwillingToPerform,
-                        "a paged search must be continued with the same request",
-                    ),
-                    None,
-                ));
-                return;
-            }
-            if *size <= 0 {
-                self.cursor = None;
-                out.push(done(success(), Some(Vec::new())));
-                return;
-            }
-            let page = (*size as usize).min(cursor.rest.len());
-            out.extend(
-                cursor
-                    .rest
-                    .drain(..page)
-                    .map(|e| LdapMsg::new(id, LdapOp::SearchResultEntry(e))),
-            );
-            if cursor.rest.is_empty() {
-                let truncated = cursor.truncated;
-                self.cursor = None;
-                out.push(done(self.limit_result(truncated), Some(Vec::new())));
-            } else {
-                let cookie = cursor.cookie.clone();
-                out.push(done(success(), Some(cookie)));
+                )),
             }
             return;
         }
@@ -522,31 +491,36 @@ impl Session {
             entries.push_back(entry.into_result(&selection, req.typesonly));
         }
         match paged {
-            Some((size, _)) if size > 0 && (size as usize) < entries.len() => {
-                out.extend(
-                    entries
-                        .drain(..size as usize)
-                        .map(|e| LdapMsg::new(id, LdapOp::SearchResultEntry(e))),
-                );
-                let cookie = crate::crypto::random_bytes::<16>().to_vec();
-                self.cursor = Some(Cursor {
-                    cookie: cookie.clone(),
-                    request: key,
-                    rest: entries,
-                    truncated: found.truncated,
-                });
-                out.push(done(success(), Some(cookie)));
+            Some((size, _)) => {
+                let page = self.pages.start(key, entries, size, found.truncated);
+                self.page(id, page, out);
             }
-            _ => {
-                let cookie = paged.map(|_| Vec::new());
+            None => {
                 out.extend(
                     entries
                         .into_iter()
                         .map(|e| LdapMsg::new(id, LdapOp::SearchResultEntry(e))),
                 );
-                out.push(done(self.limit_result(found.truncated), cookie));
+                out.push(done(self.limit_result(found.truncated), None));
             }
         }
+    }
+
+    /// A page's entries and its done message with the paged-results control.
+    fn page(&self, id: i32, page: Page<LdapSearchResultEntry>, out: &mut Vec<LdapMsg>) {
+        out.extend(
+            page.entries
+                .into_iter()
+                .map(|e| LdapMsg::new(id, LdapOp::SearchResultEntry(e))),
+        );
+        out.push(LdapMsg::new_with_ctrls(
+            id,
+            LdapOp::SearchResultDone(self.limit_result(page.truncated)),
+            vec![LdapControl::SimplePagedResults {
+                size: 0,
+                cookie: page.cookie,
+            }],
+        ));
     }
 
     fn limit_result(&self, truncated: bool) -> LdapResult {
