@@ -533,6 +533,59 @@ mod tests {
     }
 
     #[test]
+    fn ldap_listeners_need_tls_and_the_base_comes_from_the_app_url() {
+        let c = Config::from_pairs(&[("LATCHKEY_APP_URL", "https://sso.example.org")]).unwrap();
+        assert_eq!(c.ldap_base().to_string(), "dc=sso,dc=example,dc=org");
+        assert!(
+            c.ldap_listen.is_none() && c.ldaps_listen.is_none(),
+            "off by default"
+        );
+        assert!(
+            err(&[("LATCHKEY_LDAPS_LISTEN", "127.0.0.1:6360")])
+                .starts_with("LATCHKEY_LDAP_TLS_CERT_FILE: ")
+        );
+        assert!(
+            err(&[("LATCHKEY_LDAP_LISTEN", "127.0.0.1:3890")])
+                .starts_with("LATCHKEY_LDAP_TLS_CERT_FILE: ")
+        );
+        // Plain LDAP without TLS only when insecure binds are chosen knowingly.
+        let c = Config::from_pairs(&[
+            ("LATCHKEY_LDAP_LISTEN", "127.0.0.1:3890"),
+            ("LATCHKEY_LDAP_ALLOW_INSECURE_BIND", "true"),
+        ])
+        .unwrap();
+        assert!(c.ldap_tls_cert().is_none());
+        assert!(
+            err(&[("LATCHKEY_LDAP_TLS_CERT_FILE", "/x.pem")])
+                .starts_with("LATCHKEY_LDAP_TLS_KEY_FILE: ")
+        );
+        // The HTTPS certificate serves LDAP too unless LDAP has its own.
+        let c = Config::from_pairs(&[
+            ("LATCHKEY_TLS_CERT_FILE", "/a.pem"),
+            ("LATCHKEY_TLS_KEY_FILE", "/a.key"),
+            ("LATCHKEY_LDAPS_LISTEN", "127.0.0.1:6360"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.ldap_tls_cert(),
+            Some((Path::new("/a.pem"), Path::new("/a.key")))
+        );
+        let c = Config::from_pairs(&[("LATCHKEY_LDAP_BASE_DN", "DC=Corp, DC=Example")]).unwrap();
+        assert_eq!(c.ldap_base().to_string(), "dc=Corp,dc=Example");
+        assert!(
+            err(&[("LATCHKEY_LDAP_BASE_DN", "not a dn")]).starts_with("LATCHKEY_LDAP_BASE_DN: ")
+        );
+        assert!(
+            err(&[("LATCHKEY_LDAP_PASSWORD_BIND", "everything")])
+                .starts_with("LATCHKEY_LDAP_PASSWORD_BIND: ")
+        );
+        assert!(
+            err(&[("LATCHKEY_LDAP_UID_NUMBER_START", "0")])
+                .starts_with("LATCHKEY_LDAP_UID_NUMBER_START: ")
+        );
+    }
+
+    #[test]
     fn readme_documents_every_setting() {
         let readme = include_str!("../../README.md");
         for spec in SETTINGS {

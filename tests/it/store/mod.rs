@@ -7,6 +7,7 @@ mod claims;
 mod groups;
 mod housekeeping;
 mod invites;
+mod ldap;
 mod meta;
 mod oidc_state;
 mod settings;
