@@ -83,3 +83,16 @@ WITH o(off) AS (VALUES (0), (1)),
                WHERE @CLIENTS@ > 0 AND id LIKE '01910000-%' AND CAST(substr(id, 25) AS INTEGER) >= @FROM@)
 INSERT INTO oidc_consents (user_id, client_id, scope, granted_at)
 SELECT id, '01920000-0000-7000-8000-' || PAD12(c), 'openid email profile', 1735689600 FROM u;
+
+-- POSIX numbers (uidNumber, gidNumber) for the rows made here, as the server gives
+-- them to the ones it makes: the next numbers in order, and the counters moved on.
+UPDATE users SET uid_number = (SELECT next_id FROM posix_ids WHERE kind = 'uid') + r.n - 1
+FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, id) AS n FROM users WHERE uid_number IS NULL) AS r
+WHERE r.id = users.id;
+UPDATE posix_ids SET next_id = CASE WHEN (SELECT MAX(uid_number) FROM users) >= next_id
+  THEN (SELECT MAX(uid_number) FROM users) + 1 ELSE next_id END WHERE kind = 'uid';
+UPDATE user_groups SET gid_number = (SELECT next_id FROM posix_ids WHERE kind = 'gid') + r.n - 1
+FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, id) AS n FROM user_groups WHERE gid_number IS NULL) AS r
+WHERE r.id = user_groups.id;
+UPDATE posix_ids SET next_id = CASE WHEN (SELECT MAX(gid_number) FROM user_groups) >= next_id
+  THEN (SELECT MAX(gid_number) FROM user_groups) + 1 ELSE next_id END WHERE kind = 'gid';

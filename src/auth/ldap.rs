@@ -8,7 +8,8 @@
 use serde_json::json;
 
 use super::{
-    Auth, AuthError, BUSY_WAIT, Client, account_ref, begin_attempt_as, password, throttle,
+    Auth, AuthError, BUSY_WAIT, Client, account_ref, begin_attempt_as, check_unlocked_as, password,
+    throttle,
 };
 use crate::audit::{self, Origin};
 use crate::config::LdapPasswordBind;
@@ -121,16 +122,34 @@ impl Auth {
             _ => account_ref(None, typed),
         };
         let attempt = throttle::Attempt::new("ldap", Some(&reference), client.ip);
-        begin_attempt_as(
-            &self.store,
-            &self.keys,
-            "ldap.rate_limited",
-            &attempt,
-            client,
-            typed,
-            "ldap",
-        )
-        .await?;
+        // Only the account password (argon2, guessable) is counted before its check;
+        // service-account secrets and app passwords are one hash of 128+ random bits.
+        let counted_first =
+            matches!(name, BindName::User(_)) && mode == LdapPasswordBind::AnyPassword;
+        let (store, keys) = (&self.store, &self.keys);
+        if counted_first {
+            begin_attempt_as(
+                store,
+                keys,
+                "ldap.rate_limited",
+                &attempt,
+                client,
+                typed,
+                "ldap",
+            )
+            .await?;
+        } else {
+            check_unlocked_as(
+                store,
+                keys,
+                "ldap.rate_limited",
+                &attempt,
+                client,
+                typed,
+                "ldap",
+            )
+            .await?;
+        }
         let outcome = match name {
             BindName::Service(_) => match &account {
                 Some((a, hash))
@@ -160,7 +179,11 @@ impl Auth {
         };
         match outcome {
             Ok((bound, method)) => {
-                attempt.succeeded(&self.store).await?;
+                if counted_first {
+                    attempt.succeeded(&self.store).await?;
+                } else {
+                    attempt.succeeded_after_check(&self.store).await?;
+                }
                 let (actor, subject) = match &bound {
                     Bound::User(u) => (Some(u.id.as_str()), Some(u.id.as_str())),
                     Bound::Service(_) => (None, None),
@@ -176,6 +199,9 @@ impl Auth {
                 Ok(bound)
             }
             Err(reason) => {
+                if !counted_first {
+                    attempt.failed_after_check(&self.store, now()).await?;
+                }
                 let subject = user.as_ref().map(|u| u.id.as_str());
                 audit::record(
                     &self.store,

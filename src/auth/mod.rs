@@ -567,7 +567,43 @@ pub async fn begin_attempt_as(
     tried: &str,
     method: &str,
 ) -> Result<(), AuthError> {
-    match attempt.begin(store, now()).await? {
+    refused_as(
+        store,
+        keys,
+        event,
+        attempt.begin(store, now()).await?,
+        client,
+        tried,
+        method,
+    )
+    .await
+}
+
+/// `begin_attempt_as` for checks counted after their work (`Attempt::check_unlocked`).
+pub async fn check_unlocked_as(
+    store: &Store,
+    keys: &EncryptionKey,
+    event: &str,
+    attempt: &throttle::Attempt,
+    client: &Client,
+    tried: &str,
+    method: &str,
+) -> Result<(), AuthError> {
+    let verdict = attempt.check_unlocked(store, now()).await?;
+    refused_as(store, keys, event, verdict, client, tried, method).await
+}
+
+/// A refusal, audited at the 1st, 10th, 100th … of its lock.
+async fn refused_as(
+    store: &Store,
+    keys: &EncryptionKey,
+    event: &str,
+    verdict: Result<(), throttle::Refusal>,
+    client: &Client,
+    tried: &str,
+    method: &str,
+) -> Result<(), AuthError> {
+    match verdict {
         Ok(()) => Ok(()),
         Err(refusal) => {
             if refusal.worth_recording() {

@@ -166,6 +166,43 @@ impl Attempt {
         }))
     }
 
+    /// For checks that cost one hash of a secret of 128 bits or more (service
+    /// accounts, app passwords), where guessing is hopeless and a legitimate client
+    /// binds many times at once: refused while a key is locked, but counted only
+    /// after the check, when it failed (`failed_after_check`). Counting before would
+    /// lock a busy service account out by its own concurrent binds.
+    pub async fn check_unlocked(
+        &self,
+        store: &Store,
+        now: i64,
+    ) -> Result<Result<(), Refusal>, StoreError> {
+        for (key, _) in self.keys() {
+            if store.throttle_state(key).await?.locked_until > now {
+                let refusals = store.note_refusal(key).await?;
+                return Ok(Err(Refusal {
+                    wait: refusals.map_or(1, |r| (r.locked_until - now).max(1)),
+                    refused: refusals.map_or(1, |r| r.refused),
+                }));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Count a failure found by a check that `check_unlocked` let through.
+    pub async fn failed_after_check(&self, store: &Store, now: i64) -> Result<(), StoreError> {
+        self.begin(store, now).await.map(drop)
+    }
+
+    /// A check that `check_unlocked` let through succeeded: the account starts again.
+    pub async fn succeeded_after_check(&self, store: &Store) -> Result<(), StoreError> {
+        if let Some(key) = &self.account
+            && store.throttle_state(key).await?.failures > 0
+        {
+            store.clear_throttle(key).await?;
+        }
+        Ok(())
+    }
+
     fn keys(&self) -> impl Iterator<Item = (&str, Policy)> {
         std::iter::once((self.address.as_str(), self.address_policy))
             .chain(self.account.as_deref().map(|k| (k, ACCOUNT)))

@@ -592,3 +592,66 @@ async fn malformed_requests_end_only_their_own_connection() {
     assert_eq!(dns(&r.out), vec![alice_dn()], "{}", r.err);
     l.stop().await;
 }
+
+async fn raw_bind(port: u16, dn: &str, password: &str) -> LdapResultCode {
+    use ldap3_proto::proto::{LdapBindCred, LdapBindRequest};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let bind = LdapMsg::new(
+        1,
+        LdapOp::BindRequest(LdapBindRequest {
+            version: 3,
+            dn: dn.into(),
+            cred: LdapBindCred::Simple(password.into()),
+        }),
+    );
+    stream.write_all(&encode(bind)).await.unwrap();
+    match read_msg(&mut stream).await.map(|m| m.op) {
+        Some(LdapOp::BindResponse(r)) => r.res.code,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_service_account_binding_many_times_at_once_is_not_locked_out() {
+    let l = Ldap::start(&[("LATCHKEY_LDAP_ALLOW_INSECURE_BIND", "true")]).await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(40));
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let (barrier, dn, pw, port) = (
+                barrier.clone(),
+                l.service_dn.clone(),
+                l.service_password.clone(),
+                l.plain,
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                raw_bind(port, &dn, &pw).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), LdapResultCode::Success);
+    }
+    // Guesses sent at once are still counted, and lock the account once over the limit.
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (barrier, dn, port) = (barrier.clone(), l.service_dn.clone(), l.plain);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                raw_bind(port, &dn, "guess").await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), LdapResultCode::InvalidCredentials);
+    }
+    assert_eq!(
+        raw_bind(l.plain, &l.service_dn, &l.service_password).await,
+        LdapResultCode::InvalidCredentials,
+        "locked"
+    );
+    l.stop().await;
+}
