@@ -127,7 +127,7 @@ pub struct Running {
     pub ldap_addrs: (Option<SocketAddr>, Option<SocketAddr>),
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: JoinHandle<()>,
-    ldap: Vec<JoinHandle<()>>,
+    ldap: Option<crate::ldap::Serving>,
     housekeeping: JoinHandle<()>,
     mail_stop: tokio::sync::watch::Sender<bool>,
     mail_worker: JoinHandle<()>,
@@ -148,8 +148,8 @@ impl Running {
 
     /// LDAP keeps no state a client could lose: its listeners and connections end.
     fn stop_ldap(&mut self) {
-        for task in self.ldap.drain(..) {
-            task.abort();
+        if let Some(ldap) = self.ldap.take() {
+            ldap.stop();
         }
     }
 
@@ -310,11 +310,8 @@ pub async fn start(
         tracing::info!(event = "server.stopped", "Latchkey has stopped");
     });
     let ldap_addrs = ldap_listeners.addrs();
-    let ldap = if ldap_addrs.0.is_some() || ldap_addrs.1.is_some() {
-        crate::ldap::start(ldap_listeners, &state)
-    } else {
-        Vec::new()
-    };
+    let ldap = (ldap_addrs.0.is_some() || ldap_addrs.1.is_some())
+        .then(|| crate::ldap::start(ldap_listeners, &state));
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let (mail_stop, mail_stop_rx) = tokio::sync::watch::channel(false);
     let mail_worker = tokio::spawn(crate::mail::worker::run(state.mail.clone(), mail_stop_rx));

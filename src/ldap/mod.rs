@@ -20,4 +20,4 @@ pub mod search;
 pub mod server;
 pub mod session;
 
-pub use server::{LdapListeners, start};
+pub use server::{LdapListeners, Serving, start};

@@ -67,8 +67,25 @@ impl LdapListeners {
     }
 }
 
-/// Serve LDAP on the bound listeners until the tasks are aborted.
-pub fn start(listeners: LdapListeners, state: &AppState) -> Vec<JoinHandle<()>> {
+/// LDAP being served: the accept tasks, and the signal that ends open connections.
+pub struct Serving {
+    tasks: Vec<JoinHandle<()>>,
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl Serving {
+    /// Stop accepting and close every open LDAP connection (LDAP keeps no state a
+    /// client could lose between operations).
+    pub fn stop(self) {
+        let _ = self.closing.send(true);
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Serve LDAP on the bound listeners until `Serving::stop`.
+pub fn start(listeners: LdapListeners, state: &AppState) -> Serving {
     let config = &state.config;
     let limits = Arc::new(Limits {
         size_limit: config.ldap_size_limit.0,
@@ -100,7 +117,9 @@ pub fn start(listeners: LdapListeners, state: &AppState) -> Vec<JoinHandle<()>> 
         "LDAP is serving"
     );
     let mut tasks = Vec::new();
+    let (closing, closed) = tokio::sync::watch::channel(false);
     let shared = Shared {
+        closed,
         directory,
         auth: state.auth.clone(),
         limits,
@@ -113,7 +132,7 @@ pub fn start(listeners: LdapListeners, state: &AppState) -> Vec<JoinHandle<()>> 
     if let Some(listener) = listeners.tls_listener {
         tasks.push(tokio::spawn(accept(listener, shared, true)));
     }
-    tasks
+    Serving { tasks, closing }
 }
 
 #[derive(Clone)]
@@ -123,6 +142,8 @@ struct Shared {
     limits: Arc<Limits>,
     connections: Arc<ConnectionLimits>,
     acceptor: Option<TlsAcceptor>,
+    /// Becomes true when the server stops.
+    closed: tokio::sync::watch::Receiver<bool>,
 }
 
 async fn accept(listener: TcpListener, shared: Shared, tls: bool) {
@@ -146,7 +167,11 @@ async fn accept(listener: TcpListener, shared: Shared, tls: bool) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            serve(stream, peer, shared, tls).await;
+            let mut closed = shared.closed.clone();
+            tokio::select! {
+                () = serve(stream, peer, shared, tls) => {}
+                _ = closed.wait_for(|c| *c) => {}
+            }
         });
     }
 }

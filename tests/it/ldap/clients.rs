@@ -655,3 +655,78 @@ async fn a_service_account_binding_many_times_at_once_is_not_locked_out() {
     );
     l.stop().await;
 }
+
+#[tokio::test]
+async fn the_profile_picture_is_a_jpeg_photo_only_when_asked_for() {
+    let l = Ldap::start(&[]).await;
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(256, 256, image::Rgb([200, 30, 30]))
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
+    let state = &l.server.running().state;
+    state
+        .store
+        .put_image(
+            &format!("user:{}", l.alice.id),
+            "image/png",
+            png.get_ref(),
+            "e1",
+        )
+        .await
+        .unwrap();
+    let search = |attrs: &[&str]| {
+        let mut cmd = l.tool("ldapsearch");
+        cmd.args([
+            "-x",
+            "-LLL",
+            "-t",
+            "-T",
+            l.pki.path().to_str().unwrap(),
+            "-H",
+            &l.tls_url(),
+            "-D",
+            &l.service_dn,
+            "-w",
+            &l.service_password,
+            "-b",
+            BASE,
+            "(uid=alice)",
+        ]);
+        cmd.args(attrs);
+        cmd
+    };
+    let r = run(search(&["*", "+"])).await;
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(!r.out.contains("jpegPhoto"), "not with * or +: {}", r.out);
+    let r = run(search(&["jpegPhoto"])).await;
+    assert_eq!(r.code, 0, "{}", r.err);
+    let file = r
+        .out
+        .lines()
+        .find_map(|line| line.strip_prefix("jpegPhoto:< file://"))
+        .unwrap_or_else(|| panic!("no jpegPhoto: {}", r.out));
+    let bytes = std::fs::read(file).unwrap();
+    assert_eq!(&bytes[..3], &[0xff, 0xd8, 0xff], "a JPEG");
+    let decoded = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (256, 256));
+    l.stop().await;
+}
+
+#[tokio::test]
+async fn stopping_the_server_closes_open_ldap_connections() {
+    let l = Ldap::start(&[]).await;
+    let mut open = tokio::net::TcpStream::connect(("127.0.0.1", l.plain))
+        .await
+        .unwrap();
+    let plain = l.plain;
+    l.stop().await;
+    // The open connection is closed (read gives end of file), and nobody listens.
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), open.read(&mut byte)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", plain))
+            .await
+            .is_err()
+    );
+}
