@@ -73,6 +73,15 @@ struct Visibility {
 }
 
 impl Visibility {
+    /// Nobody and no group: what an anonymous reader may see.
+    fn nothing() -> Visibility {
+        Visibility {
+            people: Some(HashSet::new()),
+            groups: Some(HashSet::new()),
+            only_user: Some(String::new()),
+        }
+    }
+
     fn person(&self, user_id: &str, groups: &[String]) -> bool {
         match (&self.people, &self.groups) {
             (Some(ids), _) => ids.contains(user_id),
@@ -151,11 +160,7 @@ impl Directory {
 
     async fn visibility(&self, reader: &Reader) -> Result<Visibility, StoreError> {
         Ok(match reader {
-            Reader::Anonymous => Visibility {
-                people: Some(HashSet::new()),
-                groups: Some(HashSet::new()),
-                only_user: Some(String::new()),
-            },
+            Reader::Anonymous => Visibility::nothing(),
             Reader::Service(a) if a.groups.is_empty() => Visibility {
                 people: None,
                 groups: None,
@@ -208,6 +213,18 @@ impl Directory {
         };
         use LdapSearchScope::{Base, Children, OneLevel, Subtree};
         let anonymous = matches!(reader, Reader::Anonymous);
+        // Read once per search (for a user reader it is a query of their groups).
+        let reads_entries = !anonymous
+            && !matches!(
+                place,
+                Place::Root | Place::Subschema | Place::Missing { .. }
+            );
+        let visible = if reads_entries {
+            self.visibility(reader).await?
+        } else {
+            Visibility::nothing()
+        };
+        let visible = &visible;
         match (&place, scope) {
             (Place::Root, Base) => push(tree.root_dse(), &mut found),
             (Place::Root, _) => {}
@@ -235,9 +252,9 @@ impl Directory {
                     }
                 }
                 if matches!(scope, Subtree | Children) {
-                    self.people(reader, filter, None, &mut found, &mut push)
+                    self.people(reader, visible, filter, None, &mut found, &mut push)
                         .await?;
-                    self.groups(reader, filter, None, &mut found, &mut push)
+                    self.groups(reader, visible, filter, None, &mut found, &mut push)
                         .await?;
                     self.services(reader, None, &mut found, &mut push);
                 }
@@ -254,11 +271,11 @@ impl Directory {
                 if !matches!(scope, Base) {
                     match place {
                         Place::People => {
-                            self.people(reader, filter, None, &mut found, &mut push)
+                            self.people(reader, visible, filter, None, &mut found, &mut push)
                                 .await?
                         }
                         Place::Groups => {
-                            self.groups(reader, filter, None, &mut found, &mut push)
+                            self.groups(reader, visible, filter, None, &mut found, &mut push)
                                 .await?
                         }
                         _ => self.services(reader, None, &mut found, &mut push),
@@ -273,11 +290,11 @@ impl Directory {
                 let mut keep = |e: Entry, f: &mut Found| f.entries.push(e);
                 match &place {
                     Place::User(_) => {
-                        self.people(reader, &all(), Some(name), &mut one, &mut keep)
+                        self.people(reader, visible, &all(), Some(name), &mut one, &mut keep)
                             .await?
                     }
                     Place::Group(_) => {
-                        self.groups(reader, &all(), Some(name), &mut one, &mut keep)
+                        self.groups(reader, visible, &all(), Some(name), &mut one, &mut keep)
                             .await?
                     }
                     _ => self.services(reader, Some(name), &mut one, &mut keep),
@@ -315,6 +332,7 @@ impl Directory {
     async fn people(
         &self,
         reader: &Reader,
+        visible: &Visibility,
         filter: &LdapFilter,
         named: Option<&str>,
         found: &mut Found,
@@ -328,7 +346,6 @@ impl Directory {
             (None, Reader::User(u)) => vec![Select::Id(u.id.clone())],
             (None, _) => filter::plan(filter, EntryKind::Person),
         };
-        let visible = self.visibility(reader).await?;
         let mut seen = HashSet::new();
         for select in dedupe(selects) {
             for user in self.store.directory_users(&select).await? {
@@ -349,6 +366,7 @@ impl Directory {
     async fn groups(
         &self,
         reader: &Reader,
+        visible: &Visibility,
         filter: &LdapFilter,
         named: Option<&str>,
         found: &mut Found,
@@ -362,7 +380,6 @@ impl Directory {
             (None, Reader::User(u)) => vec![Select::HasMember(u.username.clone())],
             (None, _) => filter::plan(filter, EntryKind::Group),
         };
-        let visible = self.visibility(reader).await?;
         let mut seen = HashSet::new();
         for select in dedupe(selects) {
             for group in self.store.directory_groups(&select).await? {

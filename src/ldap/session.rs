@@ -411,15 +411,18 @@ impl Session {
                 None => LdapMsg::new(id, op),
             }
         };
-        let key = format!(
-            "{}|{:?}|{:?}|{:?}|{}",
-            req.base, req.scope, req.filter, req.attrs, req.typesonly
-        );
+        // What a page continues: the whole request, written out only for paged searches.
+        let key = || {
+            format!(
+                "{}|{:?}|{:?}|{:?}|{}",
+                req.base, req.scope, req.filter, req.attrs, req.typesonly
+            )
+        };
         // A page of a search in progress.
         if let Some((size, cookie)) = &paged
             && !cookie.is_empty()
         {
-            match self.pages.next(&key, cookie, *size) {
+            match self.pages.next(&key(), cookie, *size) {
                 Ok(page) => self.page(id, page, out),
                 Err(e) => out.push(done(
                     result(
@@ -492,7 +495,7 @@ impl Session {
         }
         match paged {
             Some((size, _)) => {
-                let page = self.pages.start(key, entries, size, found.truncated);
+                let page = self.pages.start(key(), entries, size, found.truncated);
                 self.page(id, page, out);
             }
             None => {

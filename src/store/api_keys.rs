@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, Tx, new_id, now};
+use super::{Store, StoreError, Tx, missing_as_not_found, new_id, now};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
@@ -56,10 +56,7 @@ impl Store {
         .bind(expires_at)
         .fetch_one(&mut *self.writer().await?)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-            _ => StoreError::Database(e),
-        })?;
+        .map_err(missing_as_not_found)?;
         Ok(key_from_row(&row)?)
     }
 

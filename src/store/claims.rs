@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, missing_as_not_found};
 use crate::domain::claims::{CustomClaims, Subject};
 use crate::domain::user::User;
 
@@ -118,10 +118,7 @@ impl Store {
             .bind(value)
             .execute(&mut *self.writer().await?)
             .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-                _ => StoreError::Database(e),
-            })?;
+            .map_err(missing_as_not_found)?;
         Ok(())
     }
 

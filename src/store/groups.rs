@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, conflict_as, new_id, now};
+use super::{Store, StoreError, conflict_as, missing_as_not_found, new_id, now};
 use crate::domain::group::Group;
 
 fn group_from_row(row: &AnyRow) -> Result<Group, sqlx::Error> {
@@ -137,10 +137,7 @@ impl Store {
         .bind(now())
         .execute(&mut *self.writer().await?)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-            _ => StoreError::Database(e),
-        })?;
+        .map_err(missing_as_not_found)?;
         Ok(())
     }
 

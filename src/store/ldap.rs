@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, Tx, conflict_as, flag, new_id, now};
+use super::{Store, StoreError, Tx, conflict_as, flag, missing_as_not_found, new_id, now};
 use crate::domain::group::Group;
 use crate::domain::user::User;
 
@@ -483,10 +483,7 @@ impl Store {
         .bind(expires_at)
         .fetch_one(&mut *self.writer().await?)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-            _ => StoreError::Database(e),
-        })?;
+        .map_err(missing_as_not_found)?;
         Ok(app_password_from_row(&row)?)
     }
 

@@ -319,6 +319,14 @@ fn conflict_as(message: impl FnOnce(&str) -> String) -> impl FnOnce(sqlx::Error)
     }
 }
 
+/// A row that refers to one that does not exist (a foreign-key violation) is `NotFound`.
+fn missing_as_not_found(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        _ => StoreError::Database(e),
+    }
+}
+
 fn flag(b: bool) -> i64 {
     i64::from(b)
 }
