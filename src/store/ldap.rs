@@ -202,78 +202,59 @@ impl Store {
         Ok(())
     }
 
-    /// Enabled users that `select` picks, by username, with their groups' names.
+    /// Enabled users that `select` picks, by username, with their groups' names: one
+    /// query, a row per membership (LDAP reads this on every search).
     pub async fn directory_users(&self, select: &Select) -> Result<Vec<DirUser>, StoreError> {
         let (condition, param) = user_condition(select);
         let sql = format!(
             "SELECT u.id, u.username, u.email, u.email_verified, u.first_name, u.last_name, \
              u.display_name, u.is_admin, u.disabled, u.locale, u.created_at, u.updated_at, \
-             u.uid_number FROM users u WHERE u.disabled = 0 AND {condition} ORDER BY u.username"
+             u.uid_number, g.name AS group_name FROM users u \
+             LEFT JOIN group_members m ON m.user_id = u.id \
+             LEFT JOIN user_groups g ON g.id = m.group_id \
+             WHERE u.disabled = 0 AND {condition} ORDER BY u.username, u.id, g.name"
         );
-        let memberships = format!(
-            "SELECT m.user_id, g.name FROM group_members m JOIN user_groups g ON g.id = m.group_id \
-             WHERE m.user_id IN (SELECT u.id FROM users u WHERE u.disabled = 0 AND {condition}) \
-             ORDER BY g.name"
-        );
-        let mut conn = self.reader().await?;
         let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &param)
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut *self.reader().await?)
             .await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut users = rows
-            .iter()
-            .map(|row| {
-                Ok(DirUser {
+        let mut users: Vec<DirUser> = Vec::new();
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            if users.last().is_none_or(|u| u.user.id != id) {
+                users.push(DirUser {
                     user: super::users::user_from_row(row)?,
                     uid_number: row.try_get("uid_number")?,
                     groups: Vec::new(),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let links = bind(sqlx::query(sqlx::AssertSqlSafe(memberships)), &param)
-            .fetch_all(&mut *conn)
-            .await?;
-        let index: std::collections::HashMap<String, usize> = users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.user.id.clone(), i))
-            .collect();
-        for link in &links {
-            let user_id: String = link.try_get("user_id")?;
-            if let Some(&i) = index.get(&user_id) {
-                users[i].groups.push(link.try_get("name")?);
+                });
+            }
+            if let Some(group) = row.try_get::<Option<String>, _>("group_name")? {
+                users.last_mut().expect("pushed").groups.push(group);
             }
         }
         Ok(users)
     }
 
-    /// Groups that `select` picks, by name, with their enabled members' usernames.
+    /// Groups that `select` picks, by name, with their enabled members' usernames: one
+    /// query, a row per membership.
     pub async fn directory_groups(&self, select: &Select) -> Result<Vec<DirGroup>, StoreError> {
         let (condition, param) = group_condition(select);
         let sql = format!(
-            "SELECT g.id, g.name, g.display_name, g.created_at, g.updated_at, g.gid_number \
-             FROM user_groups g WHERE {condition} ORDER BY g.name"
+            "SELECT g.id, g.name, g.display_name, g.created_at, g.updated_at, g.gid_number, \
+             u.username AS member FROM user_groups g \
+             LEFT JOIN group_members m ON m.group_id = g.id \
+             LEFT JOIN users u ON u.id = m.user_id AND u.disabled = 0 \
+             WHERE {condition} ORDER BY g.name, g.id, u.username"
         );
-        let memberships = format!(
-            "SELECT m.group_id, u.username FROM group_members m JOIN users u ON u.id = m.user_id \
-             WHERE u.disabled = 0 AND m.group_id IN (SELECT g.id FROM user_groups g WHERE {condition}) \
-             ORDER BY u.username"
-        );
-        let mut conn = self.reader().await?;
         let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &param)
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut *self.reader().await?)
             .await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut groups = rows
-            .iter()
-            .map(|row| {
-                Ok(DirGroup {
+        let mut groups: Vec<DirGroup> = Vec::new();
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            if groups.last().is_none_or(|g| g.group.id != id) {
+                groups.push(DirGroup {
                     group: Group {
-                        id: row.try_get("id")?,
+                        id,
                         name: row.try_get("name")?,
                         display_name: row.try_get("display_name")?,
                         created_at: row.try_get("created_at")?,
@@ -281,21 +262,10 @@ impl Store {
                     },
                     gid_number: row.try_get("gid_number")?,
                     members: Vec::new(),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let links = bind(sqlx::query(sqlx::AssertSqlSafe(memberships)), &param)
-            .fetch_all(&mut *conn)
-            .await?;
-        let index: std::collections::HashMap<String, usize> = groups
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (g.group.id.clone(), i))
-            .collect();
-        for link in &links {
-            let group_id: String = link.try_get("group_id")?;
-            if let Some(&i) = index.get(&group_id) {
-                groups[i].members.push(link.try_get("username")?);
+                });
+            }
+            if let Some(member) = row.try_get::<Option<String>, _>("member")? {
+                groups.last_mut().expect("pushed").members.push(member);
             }
         }
         Ok(groups)
@@ -378,32 +348,31 @@ impl Store {
         Ok(accounts)
     }
 
-    /// A service account by name, with its secret's hash.
+    /// A service account by name, with its secret's hash (one query: a bind reads it).
     pub async fn ldap_account(
         &self,
         name: &str,
     ) -> Result<Option<(LdapAccount, String)>, StoreError> {
-        let mut conn = self.reader().await?;
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            ", secret_hash FROM ldap_accounts WHERE lower(name) = $1"
-        ))
+        let rows = sqlx::query(
+            "SELECT a.id, a.name, a.disabled, a.created_at, a.updated_at, a.last_used_at, \
+             a.last_used_ip, a.secret_hash, g.name AS group_name FROM ldap_accounts a \
+             LEFT JOIN ldap_account_groups l ON l.account_id = a.id \
+             LEFT JOIN user_groups g ON g.id = l.group_id \
+             WHERE lower(a.name) = $1 ORDER BY g.name",
+        )
         .bind(name.to_lowercase())
-        .fetch_optional(&mut *conn)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
-        let Some(row) = row else {
+        let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let mut account = account_from_row(&row)?;
-        account.groups = sqlx::query_scalar(
-            "SELECT g.name FROM ldap_account_groups a JOIN user_groups g ON g.id = a.group_id \
-             WHERE a.account_id = $1 ORDER BY g.name",
-        )
-        .bind(&account.id)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(Some((account, row.try_get("secret_hash")?)))
+        let mut account = account_from_row(first)?;
+        for row in &rows {
+            if let Some(group) = row.try_get::<Option<String>, _>("group_name")? {
+                account.groups.push(group);
+            }
+        }
+        Ok(Some((account, first.try_get("secret_hash")?)))
     }
 
     /// Delete a service account by name.
