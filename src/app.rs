@@ -36,6 +36,8 @@ pub struct AppInner {
     pub mail: crate::mail::Mail,
     /// Decodes uploaded pictures off the async workers and counts uploads per person.
     pub pictures: crate::media::Pictures,
+    /// Where the LDAP listeners listen (plain with StartTLS, LDAPS), once bound.
+    pub ldap_addrs: (Option<SocketAddr>, Option<SocketAddr>),
 }
 
 impl Deref for AppState {
@@ -275,6 +277,7 @@ pub async fn start(
         runtime,
         mail,
         pictures: Default::default(),
+        ldap_addrs: ldap_listeners.addrs(),
     }));
     let app = router(state.clone());
     let limits = server::ServeLimits::from_config(&state.config);

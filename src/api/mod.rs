@@ -7,6 +7,7 @@ mod clients;
 mod docs;
 mod groups;
 mod keys;
+mod ldap;
 mod settings;
 mod users;
 
@@ -42,8 +43,8 @@ pub const API_KEY_SCHEME: &str = "api_key";
 #[openapi(
     info(
         title = "Latchkey REST API",
-        description = "Administer Latchkey: users, groups, custom claims, OIDC clients, API keys \
-                       and the audit log. Authenticate with an API key: `Authorization: Bearer lk_…`. \
+        description = "Administer Latchkey: users, groups, custom claims, OIDC clients, LDAP \
+                       service accounts and app passwords, API keys and the audit log. Authenticate with an API key: `Authorization: Bearer lk_…`. \
                        A key acts with its owner's rights: an administrator's key can administer, \
                        anyone else's key sees only its owner. Errors are RFC 9457 problems \
                        (`application/problem+json`); invalid input is a 422 whose `errors` object \
@@ -56,6 +57,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
         (name = "groups", description = "Groups, memberships and group claims (administrators)"),
         (name = "clients", description = "OIDC clients (administrators)"),
         (name = "api-keys", description = "API keys"),
+        (name = "ldap", description = "LDAP service accounts (administrators) and users' app passwords"),
         (name = "settings", description = "Runtime settings (administrators)"),
         (name = "audit", description = "The audit log"),
         (name = "meta", description = "This document")
@@ -104,6 +106,10 @@ fn router_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit_log::list))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::revoke))
+        .routes(routes!(ldap::list_accounts, ldap::create_account))
+        .routes(routes!(ldap::update_account, ldap::delete_account))
+        .routes(routes!(ldap::list_app_passwords, ldap::create_app_password))
+        .routes(routes!(ldap::revoke_app_password))
         .routes(routes!(docs::openapi_json))
         .routes(routes!(docs::reference))
         .split_for_parts();

@@ -331,7 +331,7 @@ pub async fn delete(
 }
 
 /// An email-policy refusal as a problem (the store's errors as usual).
-fn auth_problem(e: crate::auth::AuthError) -> Problem {
+pub(super) fn auth_problem(e: crate::auth::AuthError) -> Problem {
     use crate::auth::AuthError;
     match e {
         AuthError::Invalid(i) => i.into(),

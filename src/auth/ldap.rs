@@ -16,7 +16,7 @@ use crate::config::LdapPasswordBind;
 use crate::crypto::{constant_time_eq, hash_secret, random_bytes, random_token};
 use crate::domain::Invalid;
 use crate::domain::user::User;
-use crate::store::{AppPassword, LdapAccount, Store, now};
+use crate::store::{AppPassword, LdapAccount, Store, StoreError, now};
 
 /// Letters of app passwords: lower case, no vowels (no words), no look-alikes
 /// (`l`, `i`, `o`), easy to pick on a TV remote's keyboard.
@@ -294,7 +294,7 @@ pub async fn create_app_password(
         "app_password.created",
         origin,
         Some(&user.id),
-        json!({"id": row.id, "name": row.name, "expires_at": row.expires_at}),
+        json!({"id": row.id, "name": row.name, "expires_at": row.expires_at, "after": row}),
     )
     .await?;
     Ok((row, secret))
@@ -313,7 +313,7 @@ pub async fn revoke_app_password(
         "app_password.revoked",
         origin,
         Some(&user.id),
-        json!({"id": id}),
+        json!({"id": id, "before": {"revoked_at": null}, "after": {"revoked_at": now()}}),
     )
     .await?;
     Ok(())
@@ -345,8 +345,8 @@ pub async fn create_ldap_account(
         store,
         "ldap.account.created",
         origin,
-        None,
-        json!({"name": account.name, "groups": account.groups}),
+        Some(&account.id),
+        json!({"name": account.name, "groups": account.groups, "after": account}),
     )
     .await?;
     Ok((account, secret))
@@ -358,13 +358,17 @@ pub async fn delete_ldap_account(
     name: &str,
     origin: &Origin,
 ) -> Result<(), AuthError> {
-    store.delete_ldap_account(name).await?;
+    let (before, _) = store
+        .ldap_account(name)
+        .await?
+        .ok_or(AuthError::Store(StoreError::NotFound))?;
+    store.delete_ldap_account(&before.name).await?;
     audit::record(
         store,
         "ldap.account.deleted",
         origin,
-        None,
-        json!({"name": name.to_lowercase()}),
+        Some(&before.id),
+        json!({"name": before.name, "before": before}),
     )
     .await?;
     Ok(())
@@ -377,7 +381,13 @@ pub async fn set_ldap_account_disabled(
     disabled: bool,
     origin: &Origin,
 ) -> Result<(), AuthError> {
-    store.set_ldap_account_disabled(name, disabled).await?;
+    let (before, _) = store
+        .ldap_account(name)
+        .await?
+        .ok_or(AuthError::Store(StoreError::NotFound))?;
+    store
+        .set_ldap_account_disabled(&before.name, disabled)
+        .await?;
     let event = if disabled {
         "ldap.account.disabled"
     } else {
@@ -387,8 +397,12 @@ pub async fn set_ldap_account_disabled(
         store,
         event,
         origin,
-        None,
-        json!({"name": name.to_lowercase()}),
+        Some(&before.id),
+        json!({
+            "name": before.name,
+            "before": {"disabled": before.disabled},
+            "after": {"disabled": disabled},
+        }),
     )
     .await?;
     Ok(())

@@ -9,6 +9,7 @@
 //! - `entry`: how users, groups and the fixed entries look (lldap's layout).
 //! - `filter`: filter evaluation and the index reads a filter allows.
 //! - `dn`: distinguished names.
+//! - `recipes`: how the common clients connect (shown on `/admin/ldap`).
 //!
 //! Who may bind, and with what, is decided in `auth::ldap`.
 
@@ -16,6 +17,7 @@ pub mod dn;
 pub mod entry;
 pub mod filter;
 pub mod paging;
+pub mod recipes;
 pub mod search;
 pub mod server;
 pub mod session;

@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod app_passwords;
 mod apps;
 pub mod cookies;
 mod csrf;
@@ -121,6 +122,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/account/recovery-codes",
             post(security::regenerate_recovery_codes),
+        )
+        .route("/account/app-passwords", post(app_passwords::create))
+        .route(
+            "/account/app-passwords/{id}/revoke",
+            post(app_passwords::revoke),
         )
         .route("/account/sessions/revoke", post(security::revoke_session))
         .route(

@@ -1,5 +1,6 @@
-//! `/account/security`: passkeys, password, authenticator app, recovery codes and
-//! sessions. Adding or removing a credential needs a sign-in within five minutes.
+//! `/account/security`: passkeys, password, authenticator app, recovery codes,
+//! app passwords (see `app_passwords`) and sessions. Adding or removing a credential
+//! needs a sign-in within five minutes.
 
 use askama::Template;
 use axum::Form;
@@ -80,6 +81,10 @@ struct SecurityPage<'a> {
     sessions: Vec<SessionView>,
     consents: Vec<ConsentView>,
     can_remove: bool,
+    app_passwords: Vec<super::app_passwords::AppPasswordView>,
+    app_password_base: &'static str,
+    expiry_choices: &'static [(&'static str, &'static str)],
+    ldap_on: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -105,6 +110,9 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "rate_limited" => "Too many wrong passwords. Please wait a few minutes and try again.",
         "mismatch" => "The two new passwords are not the same.",
         "not_found" => "That item no longer exists.",
+        "app_password_revoked" => "The app password was revoked; it no longer works.",
+        "app_password_name" => "Give the app password a name of 1–64 characters.",
+        "app_password_expiry" => "Choose when the app password expires.",
         "consent_revoked" => {
             "The application can no longer sign you in without asking, and its tokens were revoked."
         }
@@ -190,6 +198,10 @@ async fn render(
             })
             .collect(),
         can_remove: methods > 1,
+        app_passwords: super::app_passwords::views(state, user_id).await?,
+        app_password_base: "/account/app-passwords",
+        expiry_choices: super::app_passwords::EXPIRY_CHOICES,
+        ldap_on: crate::ldap::recipes::Connect::new(&state.config, state.ldap_addrs).is_some(),
     };
     Ok(page.render(status, &view))
 }

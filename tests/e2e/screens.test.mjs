@@ -76,6 +76,10 @@ describe('every page at 390 px, light and dark', () => {
     await setupAdminWithPasskey(page, latchkey);
     await visit('account', '/account');
     await visit('security', '/account/security');
+    await page.getByPlaceholder('e.g. Living-room TV').fill('Living-room TV');
+    await page.getByRole('button', { name: 'Create app password' }).click();
+    await page.locator('[data-app-password]').waitFor();
+    await shoot('app-password-created');
     await visit('my-apps', '/account/apps');
     await visit('activity', '/account/activity');
     await visit('reauth', '/account/reauth?next=%2Faccount%2Fsecurity');
@@ -95,6 +99,7 @@ describe('every page at 390 px, light and dark', () => {
       ['admin-settings', '/admin/settings'],
       ['admin-invites', '/admin/invites'],
       ['admin-api-keys', '/admin/api-keys'],
+      ['admin-ldap', '/admin/ldap'],
       ['admin-audit', '/admin/audit'],
       ['api-docs', '/api/v1/docs'],
     ]) {
@@ -115,6 +120,11 @@ describe('every page at 390 px, light and dark', () => {
     await page.getByLabel(/^Redirect URIs/).fill(`${rp.base}/a/very/long/callback/path/that/could/overflow/the/screen`);
     await page.getByRole('button', { name: 'Create client' }).click();
     await shoot('admin-client-secret');
+    await page.goto(`${latchkey.url}/admin/ldap`);
+    await page.getByLabel(/^Name/).fill('jellyfin');
+    await page.getByRole('button', { name: 'Create service account' }).click();
+    await page.locator('[data-ldap-password]').waitFor();
+    await shoot('admin-ldap-account-created');
 
     // The consent page, as a relying party sends the user to it.
     const authorize = new URL('/authorize', latchkey.url);

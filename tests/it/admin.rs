@@ -99,6 +99,10 @@ pub struct Snapshot {
     links: usize,
     /// Each key's id and whether it is revoked.
     api_keys: Vec<(String, bool)>,
+    /// Each service account and whether it is disabled.
+    ldap_accounts: Vec<(String, bool)>,
+    /// The target's app passwords and whether each is revoked.
+    app_passwords: Vec<(String, bool)>,
 }
 
 /// An admin, another user with a session, a passkey and TOTP, a group with that
@@ -112,6 +116,7 @@ pub struct World {
     pub client: Client,
     pub passkey_id: String,
     pub api_key_id: String,
+    pub app_password_id: String,
 }
 
 impl World {
@@ -158,6 +163,14 @@ impl World {
         )
         .await
         .unwrap();
+        let origin = latchkey::audit::Origin::cli();
+        latchkey::auth::ldap::create_ldap_account(s, "reader", &[], &origin)
+            .await
+            .unwrap();
+        let (app_password, _) =
+            latchkey::auth::ldap::create_app_password(s, &target, "TV", None, &origin)
+                .await
+                .unwrap();
         let secret = latchkey::auth::totp::new_secret();
         let state = &server.running().state;
         let sealed = state
@@ -176,6 +189,7 @@ impl World {
             client,
             passkey_id,
             api_key_id: api_key.id,
+            app_password_id: app_password.id,
         }
     }
 
@@ -211,6 +225,20 @@ impl World {
                 .into_iter()
                 .map(|k| (k.id, k.revoked_at.is_some()))
                 .collect(),
+            ldap_accounts: s
+                .list_ldap_accounts()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| (a.name, a.disabled))
+                .collect(),
+            app_passwords: s
+                .list_app_passwords(&self.target.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.id, p.revoked_at.is_some()))
+                .collect(),
         }
     }
 
@@ -233,6 +261,8 @@ impl World {
             format!("/admin/clients/{c}/delete"),
             "/admin/api-keys".into(),
             format!("/admin/api-keys/{}/revoke", self.api_key_id),
+            "/admin/ldap".into(),
+            "/admin/ldap/accounts/reader/delete".into(),
             "/admin/audit".into(),
             "/admin/audit?event=auth.login.succeeded&user=tina".into(),
             "/admin/audit.csv".into(),
@@ -311,6 +341,24 @@ impl World {
             ),
             (
                 format!("/admin/api-keys/{}/revoke", self.api_key_id),
+                vec![],
+            ),
+            (
+                "/admin/ldap/accounts".into(),
+                vec![("name", "backdoor".into())],
+            ),
+            ("/admin/ldap/accounts/reader/disable".into(), vec![]),
+            ("/admin/ldap/accounts/reader/enable".into(), vec![]),
+            ("/admin/ldap/accounts/reader/delete".into(), vec![]),
+            (
+                format!("/admin/users/{t}/app-passwords"),
+                vec![("name", "backdoor".into()), ("expires", "".into())],
+            ),
+            (
+                format!(
+                    "/admin/users/{t}/app-passwords/{}/revoke",
+                    self.app_password_id
+                ),
                 vec![],
             ),
         ]

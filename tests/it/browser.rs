@@ -84,9 +84,11 @@ impl Browser {
             .insert(name.into(), value.into());
     }
 
-    /// The CSRF token the pages gave this browser (visit a page first).
+    /// The CSRF token the pages gave this browser (visit a page first); under https
+    /// its cookie is `__Host-` prefixed.
     pub fn csrf(&self) -> String {
         self.cookie("latchkey_csrf")
+            .or_else(|| self.cookie("__Host-latchkey_csrf"))
             .expect("a page set the CSRF cookie")
     }
 

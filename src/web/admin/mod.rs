@@ -1,5 +1,5 @@
-//! The admin console under `/admin`: users, groups, OIDC clients, API keys and the
-//! audit log. Every handler takes an [`AdminSession`], so nothing here is reachable
+//! The admin console under `/admin`: users, groups, OIDC clients, LDAP, API keys and
+//! the audit log. Every handler takes an [`AdminSession`], so nothing here is reachable
 //! from a non-admin session; every POST checks the CSRF token first, and every change
 //! is an audit event.
 
@@ -10,6 +10,7 @@ mod clients;
 mod email;
 mod groups;
 mod invites;
+mod ldap;
 mod logos;
 mod settings;
 mod user_access;
@@ -63,6 +64,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/users/{id}/passkeys/{passkey}/delete",
             post(user_access::delete_passkey),
+        )
+        .route(
+            "/admin/users/{id}/app-passwords",
+            post(user_access::create_app_password),
+        )
+        .route(
+            "/admin/users/{id}/app-passwords/{app_password}/revoke",
+            post(user_access::revoke_app_password),
         )
         .route(
             "/admin/users/{id}/totp/reset",
@@ -138,6 +147,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/api-keys/{id}/revoke",
             get(api_keys::revoke_confirm).post(api_keys::revoke),
+        )
+        .route("/admin/ldap", get(ldap::page))
+        .route("/admin/ldap/accounts", post(ldap::create))
+        .route("/admin/ldap/accounts/{name}/disable", post(ldap::disable))
+        .route("/admin/ldap/accounts/{name}/enable", post(ldap::enable))
+        .route(
+            "/admin/ldap/accounts/{name}/delete",
+            get(ldap::delete_confirm).post(ldap::delete),
         )
         .route("/admin/audit", get(audit_log::list))
         .route("/admin/audit.csv", get(audit_log::export_csv))
@@ -284,6 +301,12 @@ fn message(code: &str) -> Option<&'static str> {
         "client_deleted" => "The client was deleted; its tokens no longer work.",
         "client_updated" => "The changes were saved; they count at once.",
         "api_key_revoked" => "The API key was revoked; it no longer works.",
+        "app_password_revoked" => "The app password was revoked; it no longer works.",
+        "app_password_name" => "Give the app password a name of 1–64 characters.",
+        "app_password_expiry" => "Choose when the app password expires.",
+        "ldap_account_disabled" => "The service account was disabled; its binds fail from now on.",
+        "ldap_account_enabled" => "The service account was enabled.",
+        "ldap_account_deleted" => "The service account was deleted; its binds fail from now on.",
         _ => return None,
     })
 }

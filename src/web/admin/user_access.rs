@@ -1,5 +1,5 @@
-//! How a user gets in, seen by an admin: one-time login links, sessions, passkeys and
-//! the authenticator app.
+//! How a user gets in, seen by an admin: one-time login links, sessions, passkeys,
+//! the authenticator app and app passwords.
 
 use askama::Template;
 use axum::Form;
@@ -15,6 +15,7 @@ use crate::audit;
 use crate::auth::{AuthError, login_link};
 use crate::http::ClientInfo;
 use crate::store::StoreError;
+use crate::web::app_passwords::{self, AppPasswordForm};
 use crate::web::{Chrome, WebError, see_other};
 
 #[derive(Template)]
@@ -239,4 +240,51 @@ pub async fn set_email_verified(
         "email_unverified"
     };
     Ok(see_other(&format!("/admin/users/{id}?done={done}"), []))
+}
+
+/// Make an app password for a user (to hand to them), shown once.
+pub async fn create_app_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    info: ClientInfo,
+    admin: AdminSession,
+    Path(id): Path<String>,
+    Form(form): Form<AppPasswordForm>,
+) -> Result<Response, WebError> {
+    crate::web::verify_csrf(&state, &headers, form.csrf())?;
+    let here = format!("/admin/users/{id}");
+    let Some(owner) = state.store.user_by_id(&id).await? else {
+        return Ok(gone(&here));
+    };
+    let origin = admin.origin(&state, &headers, &info);
+    let page = admin.page(&state, &headers);
+    let back = format!("{here}#app-passwords");
+    match app_passwords::create_from_form(&state, &page, &owner, &form, &origin, true, back).await?
+    {
+        Ok(shown) => Ok(shown),
+        Err(refused) => Ok(see_other(
+            &format!("{here}?error={}#app-passwords", refused.code()),
+            [],
+        )),
+    }
+}
+
+pub async fn revoke_app_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    info: ClientInfo,
+    admin: AdminSession,
+    Path((id, app_password)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    crate::web::verify_csrf(&state, &headers, form.csrf.as_deref())?;
+    let here = format!("/admin/users/{id}");
+    let Some(owner) = state.store.user_by_id(&id).await? else {
+        return Ok(gone(&here));
+    };
+    let origin = admin.origin(&state, &headers, &info);
+    if !app_passwords::revoke_of(&state, &owner, &app_password, &origin).await? {
+        return Ok(gone(&here));
+    }
+    Ok(see_other(&format!("{here}?done=app_password_revoked"), []))
 }

@@ -274,6 +274,10 @@ struct UserPage<'a> {
     passkeys: Vec<PasskeyRow>,
     has_password: bool,
     totp_enabled: bool,
+    app_passwords: Vec<crate::web::app_passwords::AppPasswordView>,
+    app_password_base: String,
+    expiry_choices: &'static [(&'static str, &'static str)],
+    ldap_on: bool,
 }
 
 impl UserPage<'_> {
@@ -342,6 +346,10 @@ async fn render_detail(
             .collect(),
         has_password: creds.password_hash.is_some(),
         totp_enabled: creds.totp_secret_sealed.is_some(),
+        app_passwords: crate::web::app_passwords::views(state, &user.id).await?,
+        app_password_base: format!("/admin/users/{}/app-passwords", user.id),
+        expiry_choices: crate::web::app_passwords::EXPIRY_CHOICES,
+        ldap_on: crate::ldap::recipes::Connect::new(&state.config, state.ldap_addrs).is_some(),
     };
     Ok(page.render(shown.status, &view))
 }

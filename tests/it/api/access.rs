@@ -25,6 +25,7 @@ struct World {
     group: Group,
     client: Client,
     spare_key_id: String,
+    app_password_id: String,
     expired_key: String,
     revoked_key: String,
     disabled_key: String,
@@ -77,6 +78,15 @@ impl World {
             .unwrap()
             .unwrap();
         store.revoke_api_key(&revoked.id).await.unwrap();
+        let origin = Origin::cli();
+        latchkey::auth::ldap::create_ldap_account(store, "reader", &[], &origin)
+            .await
+            .unwrap();
+        let (app_password, _) =
+            latchkey::auth::ldap::create_app_password(store, &target, "TV", None, &origin)
+                .await
+                .unwrap();
+        let app_password_id = app_password.id;
         let gone = user(&server, "gone", true).await;
         let disabled_key = key_for(&server, &gone.id).await;
         store.set_user_disabled(&gone.id, true).await.unwrap();
@@ -89,6 +99,7 @@ impl World {
             group,
             client,
             spare_key_id: spare.id,
+            app_password_id,
             expired_key,
             revoked_key,
             disabled_key,
@@ -108,6 +119,8 @@ impl World {
                 ("groups", "{id}") => self.group.id.clone(),
                 ("clients", "{id}") => self.client.id.clone(),
                 ("api-keys", "{id}") => self.spare_key_id.clone(),
+                ("ldap", "{name}") => "reader".into(),
+                (_, "{app_password_id}") => self.app_password_id.clone(),
                 (_, "{user_id}") => self.target.id.clone(),
                 (_, "{key}") => "team".into(),
                 (_, s) if s.starts_with('{') => {
@@ -137,6 +150,8 @@ impl World {
             "user_claims": s.custom_claims(ClaimOwner::User(&self.target.id)).await.unwrap(),
             "clients": s.list_clients().await.unwrap(),
             "keys": keys,
+            "ldap_accounts": s.list_ldap_accounts().await.unwrap(),
+            "app_passwords": s.list_app_passwords(&self.target.id).await.unwrap(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! and LDAPS, with a throwaway CA.
 
 mod clients;
+mod manage;
 mod peers;
 
 use std::path::PathBuf;
@@ -109,6 +110,14 @@ impl Ldap {
             .env("LDAPRC", "/dev/null")
             .env("HOME", self.pki.path());
         cmd
+    }
+
+    /// `ldapwhoami` over LDAPS as `dn` with `password`: its exit status (0, or the
+    /// LDAP result code) and what it printed.
+    pub async fn whoami(&self, dn: &str, password: &str) -> Ran {
+        let mut cmd = self.tool("ldapwhoami");
+        cmd.args(["-x", "-H", &self.tls_url(), "-D", dn, "-w", password]);
+        run(cmd).await
     }
 
     pub async fn stop(self) {
