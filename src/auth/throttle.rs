@@ -115,11 +115,17 @@ impl Refusal {
     }
 }
 
+/// `Attempt::checked_failures` before the check read them.
+const UNREAD: i64 = -1;
+
 /// The throttle keys of one attempt, with their policies.
 pub struct Attempt {
     address: String,
     address_policy: Policy,
     account: Option<String>,
+    /// The account's failures as `check_unlocked` read them (-1: not read), so that
+    /// `succeeded_after_check` need not read them again.
+    checked_failures: std::sync::atomic::AtomicI64,
 }
 
 impl Attempt {
@@ -130,6 +136,7 @@ impl Attempt {
             address: address_key(kind, ip),
             address_policy: ADDRESS,
             account: account.map(|a| account_key(kind, a)),
+            checked_failures: UNREAD.into(),
         }
     }
 
@@ -139,6 +146,7 @@ impl Attempt {
             address: address_key("passkey_start", ip),
             address_policy: CEREMONY_STARTS,
             account: None,
+            checked_failures: UNREAD.into(),
         }
     }
 
@@ -176,8 +184,16 @@ impl Attempt {
         store: &Store,
         now: i64,
     ) -> Result<Result<(), Refusal>, StoreError> {
-        for (key, _) in self.keys() {
-            if store.throttle_state(key).await?.locked_until > now {
+        let keys: Vec<&str> = self.keys().map(|(key, _)| key).collect();
+        let states = store.throttle_states(&keys).await?;
+        if self.account.is_some()
+            && let Some(account) = states.last()
+        {
+            self.checked_failures
+                .store(account.failures, std::sync::atomic::Ordering::Relaxed);
+        }
+        for (key, state) in keys.iter().zip(&states) {
+            if state.locked_until > now {
                 let refusals = store.note_refusal(key).await?;
                 return Ok(Err(Refusal {
                     wait: refusals.map_or(1, |r| (r.locked_until - now).max(1)),
@@ -194,10 +210,20 @@ impl Attempt {
     }
 
     /// A check that `check_unlocked` let through succeeded: the account starts again.
+    /// The failures read by the check are used: a failure counted since by another
+    /// attempt then stays (the safer side).
     pub async fn succeeded_after_check(&self, store: &Store) -> Result<(), StoreError> {
-        if let Some(key) = &self.account
-            && store.throttle_state(key).await?.failures > 0
+        let Some(key) = &self.account else {
+            return Ok(());
+        };
+        let failures = match self
+            .checked_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
         {
+            UNREAD => store.throttle_state(key).await?.failures,
+            known => known,
+        };
+        if failures > 0 {
             store.clear_throttle(key).await?;
         }
         Ok(())

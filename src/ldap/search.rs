@@ -8,6 +8,7 @@ use ldap3_proto::proto::{LdapFilter, LdapResultCode, LdapSearchScope};
 use super::dn::Dn;
 use super::entry::{Entry, Tree};
 use super::filter::{self, EntryKind};
+use super::snapshot::{Cache, Snapshot};
 use crate::domain::user::User;
 use crate::store::{LdapAccount, Select, Store, StoreError};
 
@@ -99,11 +100,20 @@ impl Visibility {
     }
 }
 
+/// What one search reads from, and for whom.
+struct SeenBy<'a> {
+    snapshot: &'a Snapshot,
+    reader: &'a Reader,
+    visible: &'a Visibility,
+}
+
 /// The directory as LDAP sees it.
 #[derive(Clone)]
 pub struct Directory {
     pub store: Store,
     pub tree: std::sync::Arc<Tree>,
+    /// Users and groups in memory (see `snapshot`).
+    pub cache: std::sync::Arc<Cache>,
 }
 
 /// What a search found: the entries, and whether more matched than the limit.
@@ -158,8 +168,8 @@ impl Directory {
         }
     }
 
-    async fn visibility(&self, reader: &Reader) -> Result<Visibility, StoreError> {
-        Ok(match reader {
+    fn visibility(snapshot: &Snapshot, reader: &Reader) -> Visibility {
+        match reader {
             Reader::Anonymous => Visibility::nothing(),
             Reader::Service(a) if a.groups.is_empty() => Visibility {
                 people: None,
@@ -172,17 +182,14 @@ impl Directory {
                 only_user: None,
             },
             Reader::User(u) => {
-                let own = self
-                    .store
-                    .directory_groups(&Select::HasMember(u.username.clone()))
-                    .await?;
+                let own = snapshot.groups(&Select::HasMember(u.username.clone()));
                 Visibility {
                     people: Some(HashSet::from([u.id.clone()])),
-                    groups: Some(own.into_iter().map(|g| g.group.name).collect()),
+                    groups: Some(own.into_iter().map(|g| g.group.name.clone()).collect()),
                     only_user: Some(u.username.clone()),
                 }
             }
-        })
+        }
     }
 
     /// The entries under `base` within `scope` that match `filter` and that `reader`
@@ -219,12 +226,22 @@ impl Directory {
                 place,
                 Place::Root | Place::Subschema | Place::Missing { .. }
             );
+        let snapshot = if reads_entries {
+            self.cache.get().await?
+        } else {
+            Default::default()
+        };
+        let snap = &*snapshot;
         let visible = if reads_entries {
-            self.visibility(reader).await?
+            Self::visibility(snap, reader)
         } else {
             Visibility::nothing()
         };
-        let visible = &visible;
+        let seen_by = SeenBy {
+            snapshot: snap,
+            reader,
+            visible: &visible,
+        };
         match (&place, scope) {
             (Place::Root, Base) => push(tree.root_dse(), &mut found),
             (Place::Root, _) => {}
@@ -252,10 +269,8 @@ impl Directory {
                     }
                 }
                 if matches!(scope, Subtree | Children) {
-                    self.people(reader, visible, filter, None, &mut found, &mut push)
-                        .await?;
-                    self.groups(reader, visible, filter, None, &mut found, &mut push)
-                        .await?;
+                    self.people(&seen_by, filter, None, &mut found, &mut push);
+                    self.groups(&seen_by, filter, None, &mut found, &mut push);
                     self.services(reader, None, &mut found, &mut push);
                 }
             }
@@ -270,14 +285,8 @@ impl Directory {
                 }
                 if !matches!(scope, Base) {
                     match place {
-                        Place::People => {
-                            self.people(reader, visible, filter, None, &mut found, &mut push)
-                                .await?
-                        }
-                        Place::Groups => {
-                            self.groups(reader, visible, filter, None, &mut found, &mut push)
-                                .await?
-                        }
+                        Place::People => self.people(&seen_by, filter, None, &mut found, &mut push),
+                        Place::Groups => self.groups(&seen_by, filter, None, &mut found, &mut push),
                         _ => self.services(reader, None, &mut found, &mut push),
                     }
                 }
@@ -290,12 +299,10 @@ impl Directory {
                 let mut keep = |e: Entry, f: &mut Found| f.entries.push(e);
                 match &place {
                     Place::User(_) => {
-                        self.people(reader, visible, &all(), Some(name), &mut one, &mut keep)
-                            .await?
+                        self.people(&seen_by, &all(), Some(name), &mut one, &mut keep)
                     }
                     Place::Group(_) => {
-                        self.groups(reader, visible, &all(), Some(name), &mut one, &mut keep)
-                            .await?
+                        self.groups(&seen_by, &all(), Some(name), &mut one, &mut keep)
                     }
                     _ => self.services(reader, Some(name), &mut one, &mut keep),
                 }
@@ -329,70 +336,76 @@ impl Directory {
             .ok_or_else(|| Failure::new(LdapResultCode::NoSuchObject, "no such entry"))
     }
 
-    async fn people(
+    fn people(
         &self,
-        reader: &Reader,
-        visible: &Visibility,
+        seen_by: &SeenBy<'_>,
         filter: &LdapFilter,
         named: Option<&str>,
         found: &mut Found,
         push: &mut impl FnMut(Entry, &mut Found),
-    ) -> Result<(), StoreError> {
+    ) {
         if !filter::may_match(filter, EntryKind::Person) {
-            return Ok(());
+            return;
         }
-        let selects = match (named, reader) {
+        let SeenBy {
+            snapshot,
+            reader,
+            visible,
+        } = seen_by;
+        let selects = match (named, *reader) {
             (Some(name), _) => vec![Select::Name(name.to_string())],
             (None, Reader::User(u)) => vec![Select::Id(u.id.clone())],
             (None, _) => filter::plan(filter, EntryKind::Person),
         };
         let mut seen = HashSet::new();
         for select in dedupe(selects) {
-            for user in self.store.directory_users(&select).await? {
+            for user in snapshot.users(&select) {
                 if !seen.insert(user.user.id.clone())
                     || !visible.person(&user.user.id, &user.groups)
                 {
                     continue;
                 }
-                push(self.tree.user(&user, |g| visible.group(g)), found);
+                push(self.tree.user(user, |g| visible.group(g)), found);
                 if found.truncated {
-                    return Ok(());
+                    return;
                 }
             }
         }
-        Ok(())
     }
 
-    async fn groups(
+    fn groups(
         &self,
-        reader: &Reader,
-        visible: &Visibility,
+        seen_by: &SeenBy<'_>,
         filter: &LdapFilter,
         named: Option<&str>,
         found: &mut Found,
         push: &mut impl FnMut(Entry, &mut Found),
-    ) -> Result<(), StoreError> {
+    ) {
         if !filter::may_match(filter, EntryKind::Group) {
-            return Ok(());
+            return;
         }
-        let selects = match (named, reader) {
+        let SeenBy {
+            snapshot,
+            reader,
+            visible,
+        } = seen_by;
+        let selects = match (named, *reader) {
             (Some(name), _) => vec![Select::Name(name.to_string())],
             (None, Reader::User(u)) => vec![Select::HasMember(u.username.clone())],
             (None, _) => filter::plan(filter, EntryKind::Group),
         };
         let mut seen = HashSet::new();
         for select in dedupe(selects) {
-            for group in self.store.directory_groups(&select).await? {
+            for group in snapshot.groups(&select) {
                 if !seen.insert(group.group.id.clone()) || !visible.group(&group.group.name) {
                     continue;
                 }
-                push(self.tree.group(&group, |m| visible.member(m)), found);
+                push(self.tree.group(group, |m| visible.member(m)), found);
                 if found.truncated {
-                    return Ok(());
+                    return;
                 }
             }
         }
-        Ok(())
     }
 
     /// Service accounts see their own entry, nobody else's.

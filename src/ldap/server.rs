@@ -96,6 +96,7 @@ pub fn start(listeners: LdapListeners, state: &AppState) -> Serving {
         app_url: config.app_url.to_string(),
     });
     let directory = Directory {
+        cache: Arc::new(super::snapshot::Cache::new(state.store.clone())),
         store: state.store.clone(),
         tree: Arc::new(Tree::new(
             config.ldap_base(),

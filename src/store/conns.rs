@@ -12,7 +12,7 @@
 //! rolled back before its next use.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -312,6 +312,38 @@ impl DerefMut for Conn {
     }
 }
 
+/// The writer's connection, counted when it is given back: whatever it wrote is
+/// committed by then (see `Store::write_count`).
+pub(crate) struct Written {
+    conn: Conn,
+    writes: Arc<AtomicU64>,
+}
+
+impl Written {
+    pub(crate) fn new(conn: Conn, writes: Arc<AtomicU64>) -> Written {
+        Written { conn, writes }
+    }
+}
+
+impl Deref for Written {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for Written {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+impl Drop for Written {
+    fn drop(&mut self) {
+        self.writes.fetch_add(1, Ordering::Release);
+    }
+}
+
 impl Conns {
     pub(crate) async fn get(&self) -> Result<Conn, sqlx::Error> {
         match self {
@@ -323,14 +355,20 @@ impl Conns {
     /// Begin a transaction on a connection of this source.
     pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
         match self {
-            Conns::Pool(pool) => Ok(Tx(TxOn::Pool(pool.begin().await?))),
+            Conns::Pool(pool) => Ok(Tx {
+                on: TxOn::Pool(pool.begin().await?),
+                writes: None,
+            }),
             Conns::Held(held) => {
                 let mut conn = held.get().await?;
                 // Marked first: a BEGIN sent and then cancelled still opens a
                 // transaction, which the next user must not find open.
                 conn.in_transaction = true;
                 conn.execute("BEGIN").await?;
-                Ok(Tx(TxOn::Held(conn)))
+                Ok(Tx {
+                    on: TxOn::Held(conn),
+                    writes: None,
+                })
             }
         }
     }
@@ -354,7 +392,11 @@ impl Conns {
 /// the email it causes). On SQLite it holds the one writer connection, so nothing that
 /// writes through `Store` may be awaited while it is open. Dropped without `commit`,
 /// it is rolled back.
-pub struct Tx(TxOn);
+pub struct Tx {
+    on: TxOn,
+    /// Counted at commit (see `Store::write_count`).
+    writes: Option<Arc<AtomicU64>>,
+}
 
 enum TxOn {
     Pool(sqlx::Transaction<'static, Any>),
@@ -362,15 +404,25 @@ enum TxOn {
 }
 
 impl Tx {
+    /// Count this transaction in `writes` once it commits.
+    pub(crate) fn counted(mut self, writes: Arc<AtomicU64>) -> Tx {
+        self.writes = Some(writes);
+        self
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self.0 {
+        let done = match self.on {
             TxOn::Pool(tx) => tx.commit().await,
             TxOn::Held(conn) => conn.end("COMMIT").await,
+        };
+        if let Some(writes) = self.writes {
+            writes.fetch_add(1, Ordering::Release);
         }
+        done
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self.0 {
+        match self.on {
             TxOn::Pool(tx) => tx.rollback().await,
             TxOn::Held(conn) => conn.end("ROLLBACK").await,
         }
@@ -380,7 +432,7 @@ impl Tx {
 impl Deref for Tx {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
-        match &self.0 {
+        match &self.on {
             TxOn::Pool(tx) => tx,
             TxOn::Held(c) => c,
         }
@@ -389,7 +441,7 @@ impl Deref for Tx {
 
 impl DerefMut for Tx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        match &mut self.0 {
+        match &mut self.on {
             TxOn::Pool(tx) => tx,
             TxOn::Held(c) => c,
         }

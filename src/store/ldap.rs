@@ -202,6 +202,16 @@ impl Store {
         Ok(())
     }
 
+    /// The directory's version: it grows with every change to what the directory
+    /// shows (database triggers keep it, whoever writes).
+    pub async fn directory_version(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT version FROM directory_version WHERE id = 1")
+                .fetch_one(&mut *self.reader().await?)
+                .await?,
+        )
+    }
+
     /// Enabled users that `select` picks, by username, with their groups' names: one
     /// query, a row per membership (LDAP reads this on every search).
     pub async fn directory_users(&self, select: &Select) -> Result<Vec<DirUser>, StoreError> {

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
-use conns::{Conn, Conns, Held, Role};
+use conns::{Conn, Conns, Held, Role, Written};
 
 use crate::config::DatabaseUrl;
 
@@ -107,6 +107,8 @@ pub struct Store {
     groups: grouped::Groups,
     /// On SQLite, the connection that checkpoints the write-ahead log (checkpoint.rs).
     checkpointer: Option<Arc<Held>>,
+    /// Write transactions and writer connections given back so far (see `write_count`).
+    writes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -157,6 +159,7 @@ impl Store {
             backend,
             groups,
             checkpointer,
+            writes: Default::default(),
         })
     }
 
@@ -263,7 +266,15 @@ impl Store {
 
     /// Start a write transaction (see [`Tx`]).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(self.writer.begin().await?)
+        Ok(self.writer.begin().await?.counted(self.writes.clone()))
+    }
+
+    /// How many times this process has finished with the writer (a transaction
+    /// committed, or a writer connection given back) — not counting the grouped
+    /// inserts of audit rows, access records and codes. A cache of rows that only
+    /// change through the writer is fresh while this count stays the same.
+    pub fn write_count(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// A connection for reads.
@@ -277,8 +288,8 @@ impl Store {
     }
 
     /// The connection for writes (the one writer on SQLite).
-    pub(crate) async fn writer(&self) -> Result<Conn, sqlx::Error> {
-        self.writer.get().await
+    pub(crate) async fn writer(&self) -> Result<Written, sqlx::Error> {
+        Ok(Written::new(self.writer.get().await?, self.writes.clone()))
     }
 }
 

@@ -75,6 +75,39 @@ impl Store {
         })
     }
 
+    /// The state of each key, in the order given, in one read (a key never failed is
+    /// the default state).
+    pub async fn throttle_states(&self, keys: &[&str]) -> Result<Vec<ThrottleState>, StoreError> {
+        let mut states = vec![ThrottleState::default(); keys.len()];
+        if keys.is_empty() {
+            return Ok(states);
+        }
+        let marks: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT key, failures, last_failure_at, locked_until FROM auth_throttle \
+             WHERE key IN ({})",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for key in keys {
+            query = query.bind(*key);
+        }
+        for row in query.fetch_all(&mut *self.reader().await?).await? {
+            let key: String = row.try_get("key")?;
+            let state = ThrottleState {
+                failures: row.try_get("failures")?,
+                last_failure_at: row.try_get("last_failure_at")?,
+                locked_until: row.try_get("locked_until")?,
+            };
+            for (i, k) in keys.iter().enumerate() {
+                if *k == key {
+                    states[i] = state;
+                }
+            }
+        }
+        Ok(states)
+    }
+
     /// Count one attempt on every key, before the attempt's work is done, all or none:
     /// `None` when counted, `Some(i)` when key `i` is locked (and nothing was counted).
     pub async fn reserve_attempt(

@@ -416,6 +416,61 @@ async fn an_admin_hands_out_and_revokes_app_passwords_on_the_user_page() {
     l.stop().await;
 }
 
+/// A change this server makes is seen by the very next search: the in-memory
+/// directory knows the store wrote.
+#[tokio::test]
+async fn the_next_search_sees_a_change_made_here() {
+    let l = Ldap::start(&[]).await;
+    let search = |filter: &'static str| {
+        let mut cmd = l.tool("ldapsearch");
+        cmd.args([
+            "-x",
+            "-LLL",
+            "-H",
+            &l.tls_url(),
+            "-D",
+            &l.service_dn,
+            "-w",
+            &l.service_password,
+            "-b",
+            BASE,
+            filter,
+            "1.1",
+        ]);
+        async move { dns(&run(cmd).await.out) }
+    };
+    assert_eq!(search("(uid=alice)").await, [person("alice")]);
+    assert_eq!(
+        search("(cn=devs)").await,
+        [format!("cn=devs,ou=groups,{BASE}")]
+    );
+    let store = &l.server.running().state.store;
+    store.set_user_disabled(&l.alice.id, true).await.unwrap();
+    assert!(
+        search("(uid=alice)").await.is_empty(),
+        "disabled: gone at once"
+    );
+    store.set_user_disabled(&l.alice.id, false).await.unwrap();
+    assert_eq!(search("(uid=alice)").await, [person("alice")]);
+    let group = store.group_by_name("devs").await.unwrap().unwrap();
+    store
+        .remove_group_member(&group.id, &l.alice.id)
+        .await
+        .unwrap();
+    assert!(
+        search("(memberOf=cn=devs,ou=groups,dc=example,dc=org)")
+            .await
+            .is_empty()
+    );
+    store.rename_group(&group.id, "builders", "").await.unwrap();
+    assert!(search("(cn=devs)").await.is_empty());
+    assert_eq!(
+        search("(cn=builders)").await,
+        [format!("cn=builders,ou=groups,{BASE}")]
+    );
+    l.stop().await;
+}
+
 async fn call(l: &Ldap, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
     let mut req = http()
         .request(method.parse().unwrap(), l.server.url(path))
@@ -685,6 +740,53 @@ async fn the_command_line_makes_what_the_running_server_accepts() {
     };
     assert_eq!(whoami(dn.clone(), service_password.clone()).await, 0);
     assert_eq!(whoami(person("dora"), app_password.clone()).await, 0);
+
+    // A user the command line makes while the server runs (another process) shows
+    // in searches within the cache's recheck time (a second); waited for, not timed.
+    let search_for = |uid: &'static str| {
+        let (ca, dn, password) = (ca.clone(), dn.clone(), service_password.clone());
+        async move {
+            let mut cmd = tokio::process::Command::new("ldapsearch");
+            cmd.env("LDAPTLS_CACERT", &ca)
+                .env("LDAPTLS_REQCERT", "demand")
+                .env("LDAPCONF", "/dev/null")
+                .env("LDAPRC", "/dev/null")
+                .args([
+                    "-x",
+                    "-LLL",
+                    "-H",
+                    &format!("ldaps://127.0.0.1:{ldaps}"),
+                    "-D",
+                    &dn,
+                    "-w",
+                    &password,
+                    "-b",
+                    BASE,
+                    &format!("(uid={uid})"),
+                    "1.1",
+                ]);
+            dns(&run(cmd).await.out)
+        }
+    };
+    assert!(search_for("erin").await.is_empty());
+    let out = cli(&[
+        "users",
+        "create",
+        "--username",
+        "erin",
+        "--email",
+        "erin@example.org",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut seen = false;
+    for _ in 0..100 {
+        if search_for("erin").await == [person("erin")] {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(seen, "a user made by another process shows in searches");
 
     let listed: Vec<Value> =
         serde_json::from_str(&stdout(&cli(&["app-passwords", "list", "--user", "dora"]))).unwrap();

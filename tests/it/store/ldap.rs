@@ -1,5 +1,6 @@
 use latchkey::domain::user::NewUser;
-use latchkey::store::{Select, Store, StoreError};
+use latchkey::ldap::snapshot::{Cache, Snapshot};
+use latchkey::store::{Select, Store, StoreError, UserUpdate};
 
 use crate::on_both_backends;
 
@@ -147,7 +148,186 @@ async fn service_accounts_and_app_passwords(store: &Store) {
     assert!(listed.iter().any(|l| l.id == expired.id));
 }
 
+/// What the in-memory directory answers must be what the store's queries answer,
+/// for every kind of selection a filter can make.
+async fn the_snapshot_answers_what_the_store_answers(store: &Store) {
+    let ann = store
+        .create_user(
+            &NewUser {
+                display_name: "Ann Archer".into(),
+                ..user("ann")
+            }
+            .validate()
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let ben = store.create_user(&user("ben")).await.unwrap();
+    let cat = store.create_user(&user("cat")).await.unwrap();
+    let devs = store.create_group("devs", "Developers").await.unwrap();
+    let ops = store.create_group("ops", "").await.unwrap();
+    store.create_group("empty", "").await.unwrap();
+    for (g, u) in [(&devs, &ann), (&devs, &ben), (&devs, &cat), (&ops, &ben)] {
+        store.add_group_member(&g.id, &u.id).await.unwrap();
+    }
+    store.set_user_disabled(&cat.id, true).await.unwrap();
+    let ann_number = store
+        .directory_users(&Select::Name("ann".into()))
+        .await
+        .unwrap()[0]
+        .uid_number;
+    let ops_number = store
+        .directory_groups(&Select::Name("ops".into()))
+        .await
+        .unwrap()[0]
+        .gid_number;
+    let snapshot = Snapshot::new(
+        store.directory_users(&Select::All).await.unwrap(),
+        store.directory_groups(&Select::All).await.unwrap(),
+    );
+    let selects = [
+        Select::All,
+        Select::Name("ANN".into()),
+        Select::Name("cat".into()),
+        Select::Name("nobody".into()),
+        Select::Email("Ben@Example.org".into()),
+        Select::Email("cat@example.org".into()),
+        Select::DisplayName("ann archer".into()),
+        Select::DisplayName("developers".into()),
+        Select::Id(ann.id.to_uppercase()),
+        Select::Id(devs.id.clone()),
+        Select::Number(ann_number),
+        Select::Number(ops_number),
+        Select::MemberOf("DEVS".into()),
+        Select::MemberOf("empty".into()),
+        Select::MemberOf("ghosts".into()),
+        Select::HasMember("Ben".into()),
+        Select::HasMember("cat".into()),
+        Select::Nothing,
+    ];
+    for select in &selects {
+        let stored: Vec<_> = store
+            .directory_users(select)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| (u.user.username, u.uid_number, u.groups))
+            .collect();
+        let held: Vec<_> = snapshot
+            .users(select)
+            .into_iter()
+            .map(|u| (u.user.username.clone(), u.uid_number, u.groups.clone()))
+            .collect();
+        assert_eq!(held, stored, "users of {select:?}");
+        let stored: Vec<_> = store
+            .directory_groups(select)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| (g.group.name, g.gid_number, g.members))
+            .collect();
+        let held: Vec<_> = snapshot
+            .groups(select)
+            .into_iter()
+            .map(|g| (g.group.name.clone(), g.gid_number, g.members.clone()))
+            .collect();
+        assert_eq!(held, stored, "groups of {select:?}");
+    }
+}
+
+/// Every username and every group with its members, as the cache holds them now.
+async fn names(cache: &Cache) -> (Vec<String>, Vec<(String, Vec<String>)>) {
+    let snapshot = cache.get().await.unwrap();
+    let users = snapshot
+        .users(&Select::All)
+        .into_iter()
+        .map(|u| u.user.username.clone())
+        .collect();
+    let groups = snapshot
+        .groups(&Select::All)
+        .into_iter()
+        .map(|g| (g.group.name.clone(), g.members.clone()))
+        .collect();
+    (users, groups)
+}
+
+/// The directory's version moves with every change the directory shows, and not with
+/// writes it does not show; the cache sees this process's changes at once.
+async fn the_directory_version_follows_every_change(store: &Store) {
+    let version = || async { store.directory_version().await.unwrap() };
+    let cache = Cache::new(store.clone());
+    let mut last = version().await;
+    let mut moved = |now: i64, what: &str| {
+        assert!(now > last, "{what} moves the version ({last} → {now})");
+        last = now;
+    };
+    let ann = store.create_user(&user("ann")).await.unwrap();
+    moved(version().await, "a new user");
+    assert_eq!(names(&cache).await.0, ["ann"]);
+    let g = store.create_group("devs", "").await.unwrap();
+    moved(version().await, "a new group");
+    store.add_group_member(&g.id, &ann.id).await.unwrap();
+    moved(version().await, "a membership");
+    assert_eq!(
+        names(&cache).await.1,
+        [("devs".to_string(), vec!["ann".to_string()])]
+    );
+    store
+        .update_user(
+            &ann.id,
+            &UserUpdate {
+                display_name: Some("Ann A.".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    moved(version().await, "a changed name");
+    let held = cache.get().await.unwrap();
+    assert_eq!(held.users(&Select::All)[0].user.display_name, "Ann A.");
+    store.rename_group(&g.id, "developers", "").await.unwrap();
+    moved(version().await, "a renamed group");
+    assert_eq!(names(&cache).await.1[0].0, "developers");
+    store.set_user_disabled(&ann.id, true).await.unwrap();
+    moved(version().await, "a disabled user");
+    assert_eq!(
+        names(&cache).await,
+        (vec![], vec![("developers".to_string(), vec![])])
+    );
+    store.set_user_disabled(&ann.id, false).await.unwrap();
+    moved(version().await, "an enabled user");
+    store.remove_group_member(&g.id, &ann.id).await.unwrap();
+    moved(version().await, "a membership ended");
+    store.delete_group(&g.id).await.unwrap();
+    moved(version().await, "a deleted group");
+    store.delete_user(&ann.id).await.unwrap();
+    moved(version().await, "a deleted user");
+    assert_eq!(names(&cache).await, (vec![], vec![]));
+    // What the directory does not show leaves it alone (and the cache with it).
+    let ben = store.create_user(&user("ben")).await.unwrap();
+    let before = version().await;
+    store
+        .insert_app_password(&ben.id, "TV", "hash", None)
+        .await
+        .unwrap();
+    latchkey::auth::ldap::create_ldap_account(
+        store,
+        "reader",
+        &[],
+        &latchkey::audit::Origin::cli(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        version().await,
+        before,
+        "app passwords and service accounts are not the tree"
+    );
+}
+
 on_both_backends!(
     posix_numbers_are_stored_and_never_reused,
-    service_accounts_and_app_passwords
+    service_accounts_and_app_passwords,
+    the_snapshot_answers_what_the_store_answers,
+    the_directory_version_follows_every_change
 );
