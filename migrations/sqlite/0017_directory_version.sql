@@ -1,5 +1,6 @@
 -- A number that grows whenever the directory changes: a user's or group's fields the
--- LDAP server face shows, a membership, a user or group made or deleted. The LDAP
+-- LDAP server face shows, a membership, a user or group made or deleted, a service
+-- account's name, secret, state or groups. The LDAP
 -- face keeps the directory in memory and reloads it when this number has moved, so
 -- changes made by another process (the CLI, another instance) are seen as well.
 CREATE TABLE directory_version (
@@ -28,4 +29,16 @@ BEGIN UPDATE directory_version SET version = version + 1; END;
 CREATE TRIGGER group_members_directory_update AFTER UPDATE ON group_members
 BEGIN UPDATE directory_version SET version = version + 1; END;
 CREATE TRIGGER group_members_directory_delete AFTER DELETE ON group_members
+BEGIN UPDATE directory_version SET version = version + 1; END;
+
+-- Service accounts: who binds, with what secret, reading which groups.
+CREATE TRIGGER ldap_accounts_directory_insert AFTER INSERT ON ldap_accounts
+BEGIN UPDATE directory_version SET version = version + 1; END;
+CREATE TRIGGER ldap_accounts_directory_update AFTER UPDATE OF name, secret_hash, disabled ON ldap_accounts
+BEGIN UPDATE directory_version SET version = version + 1; END;
+CREATE TRIGGER ldap_accounts_directory_delete AFTER DELETE ON ldap_accounts
+BEGIN UPDATE directory_version SET version = version + 1; END;
+CREATE TRIGGER ldap_account_groups_directory_insert AFTER INSERT ON ldap_account_groups
+BEGIN UPDATE directory_version SET version = version + 1; END;
+CREATE TRIGGER ldap_account_groups_directory_delete AFTER DELETE ON ldap_account_groups
 BEGIN UPDATE directory_version SET version = version + 1; END;

@@ -8,8 +8,7 @@
 use serde_json::json;
 
 use super::{
-    Auth, AuthError, BUSY_WAIT, Client, account_ref, begin_attempt_as, check_unlocked_as, password,
-    throttle,
+    Auth, AuthError, BUSY_WAIT, Client, account_ref, begin_attempt_as, password, throttle,
 };
 use crate::audit::{self, Origin};
 use crate::config::LdapPasswordBind;
@@ -111,7 +110,11 @@ impl Auth {
             BindName::Service(service) => (
                 service.as_str(),
                 None,
-                self.store.ldap_account(service).await?,
+                self.store
+                    .directory_snapshot()
+                    .await?
+                    .service_account(service)
+                    .cloned(),
             ),
             BindName::Other => (dn, None, None),
         };
@@ -139,16 +142,8 @@ impl Auth {
             )
             .await?;
         } else {
-            check_unlocked_as(
-                store,
-                keys,
-                "ldap.rate_limited",
-                &attempt,
-                client,
-                typed,
-                "ldap",
-            )
-            .await?;
+            self.check_unlocked_as("ldap.rate_limited", &attempt, client, typed, "ldap")
+                .await?;
         }
         let outcome = match name {
             BindName::Service(_) => match &account {

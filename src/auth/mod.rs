@@ -92,6 +92,8 @@ pub struct Auth {
     pub settings: Arc<Settings>,
     /// Notices by email (new device).
     pub mail: crate::mail::Mail,
+    /// Lock states remembered for LDAP binds (see `throttle::LockCache`).
+    pub ldap_locks: Arc<throttle::LockCache>,
 }
 
 impl Auth {
@@ -109,6 +111,7 @@ impl Auth {
             mail,
             store,
             keys,
+            ldap_locks: Default::default(),
         }
     }
 
@@ -579,18 +582,31 @@ pub async fn begin_attempt_as(
     .await
 }
 
-/// `begin_attempt_as` for checks counted after their work (`Attempt::check_unlocked`).
-pub async fn check_unlocked_as(
-    store: &Store,
-    keys: &EncryptionKey,
-    event: &str,
-    attempt: &throttle::Attempt,
-    client: &Client,
-    tried: &str,
-    method: &str,
-) -> Result<(), AuthError> {
-    let verdict = attempt.check_unlocked(store, now()).await?;
-    refused_as(store, keys, event, verdict, client, tried, method).await
+impl Auth {
+    /// `begin_attempt_as` for LDAP binds, counted after their work
+    /// (`Attempt::check_unlocked`, with the remembered lock states).
+    pub async fn check_unlocked_as(
+        &self,
+        event: &str,
+        attempt: &throttle::Attempt,
+        client: &Client,
+        tried: &str,
+        method: &str,
+    ) -> Result<(), AuthError> {
+        let verdict = attempt
+            .check_unlocked(&self.store, now(), &self.ldap_locks)
+            .await?;
+        refused_as(
+            &self.store,
+            &self.keys,
+            event,
+            verdict,
+            client,
+            tried,
+            method,
+        )
+        .await
+    }
 }
 
 /// A refusal, audited at the 1st, 10th, 100th … of its lock.

@@ -14,7 +14,7 @@
 use std::net::IpAddr;
 
 use crate::crypto::hash_secret;
-use crate::store::{Store, StoreError, ThrottleRule};
+use crate::store::{Store, StoreError, ThrottleRule, ThrottleState};
 
 /// How many failures are free before back-off starts, and how it grows.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +115,64 @@ impl Refusal {
     }
 }
 
+/// The lock states the checks of binds with high-entropy secrets read (app passwords,
+/// service accounts: `Attempt::check_unlocked`), remembered while this process has
+/// written nothing (every count, lock and clear goes through the store's writer) and
+/// for at most `LOCKS_RECHECK`, so that a lock set by another instance is seen within
+/// that time. At most `LOCKS_HELD` keys are remembered: the keys come from what
+/// clients send.
+#[derive(Default)]
+pub struct LockCache {
+    held: std::sync::Mutex<HeldLocks>,
+}
+
+#[derive(Default)]
+struct HeldLocks {
+    writes: u64,
+    since: Option<std::time::Instant>,
+    states: std::collections::HashMap<String, ThrottleState>,
+}
+
+const LOCKS_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+const LOCKS_HELD: usize = 4096;
+
+impl LockCache {
+    fn held(&self) -> std::sync::MutexGuard<'_, HeldLocks> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The states of `keys`, remembered or read (and then remembered).
+    async fn states(&self, store: &Store, keys: &[&str]) -> Result<Vec<ThrottleState>, StoreError> {
+        // Taken before the read: a write that lands after it moves the count.
+        let writes = store.write_count();
+        {
+            let mut held = self.held();
+            let fresh =
+                held.writes == writes && held.since.is_some_and(|t| t.elapsed() < LOCKS_RECHECK);
+            if !fresh {
+                held.states.clear();
+                held.writes = writes;
+                held.since = Some(std::time::Instant::now());
+            }
+            let known: Option<Vec<ThrottleState>> =
+                keys.iter().map(|k| held.states.get(*k).copied()).collect();
+            if let Some(known) = known {
+                return Ok(known);
+            }
+        }
+        let states = store.throttle_states(keys).await?;
+        let mut held = self.held();
+        if held.writes == writes {
+            for (key, state) in keys.iter().zip(&states) {
+                if held.states.len() < LOCKS_HELD {
+                    held.states.insert(key.to_string(), *state);
+                }
+            }
+        }
+        Ok(states)
+    }
+}
+
 /// `Attempt::checked_failures` before the check read them.
 const UNREAD: i64 = -1;
 
@@ -179,13 +237,16 @@ impl Attempt {
     /// binds many times at once: refused while a key is locked, but counted only
     /// after the check, when it failed (`failed_after_check`). Counting before would
     /// lock a busy service account out by its own concurrent binds.
+    ///
+    /// `locks` may answer instead of the database (see `LockCache`).
     pub async fn check_unlocked(
         &self,
         store: &Store,
         now: i64,
+        locks: &LockCache,
     ) -> Result<Result<(), Refusal>, StoreError> {
         let keys: Vec<&str> = self.keys().map(|(key, _)| key).collect();
-        let states = store.throttle_states(&keys).await?;
+        let states = locks.states(store, &keys).await?;
         if self.account.is_some()
             && let Some(account) = states.last()
         {

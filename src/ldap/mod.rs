@@ -6,7 +6,6 @@
 //!   controls and the paged-results cursor.
 //! - `paging`: the paged-results cursor (RFC 2696).
 //! - `search`: where a DN points in the tree and what a reader may see there.
-//! - `snapshot`: the users and groups in memory, kept fresh, that searches read.
 //! - `entry`: how users, groups and the fixed entries look (lldap's layout).
 //! - `filter`: filter evaluation and the index reads a filter allows.
 //! - `dn`: distinguished names.
@@ -22,6 +21,5 @@ pub mod recipes;
 pub mod search;
 pub mod server;
 pub mod session;
-pub mod snapshot;
 
 pub use server::{LdapListeners, Serving, start};

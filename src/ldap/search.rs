@@ -1,15 +1,15 @@
 //! Searches over the tree: where a base DN points, which entries a scope covers, what
 //! the bound reader may see, and which store reads answer the filter.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use ldap3_proto::proto::{LdapFilter, LdapResultCode, LdapSearchScope};
 
 use super::dn::Dn;
 use super::entry::{Entry, Tree};
 use super::filter::{self, EntryKind};
-use super::snapshot::{Cache, Snapshot};
 use crate::domain::user::User;
+use crate::store::snapshot::Snapshot;
 use crate::store::{LdapAccount, Select, Store, StoreError};
 
 /// Who is reading: what a bind established.
@@ -112,8 +112,9 @@ struct SeenBy<'a> {
 pub struct Directory {
     pub store: Store,
     pub tree: std::sync::Arc<Tree>,
-    /// Users and groups in memory (see `snapshot`).
-    pub cache: std::sync::Arc<Cache>,
+    /// When and from where each service account was last noted as used (the
+    /// in-memory directory's copy of that is not kept fresh; it is not the tree).
+    pub noted: std::sync::Arc<std::sync::Mutex<HashMap<String, (i64, String)>>>,
 }
 
 /// What a search found: the entries, and whether more matched than the limit.
@@ -123,6 +124,36 @@ pub struct Found {
 }
 
 impl Directory {
+    pub fn new(store: Store, tree: Tree) -> Directory {
+        Directory {
+            store,
+            tree: std::sync::Arc::new(tree),
+            noted: Default::default(),
+        }
+    }
+
+    /// Note a service account's successful bind from `ip` (written to the minute).
+    pub async fn note_use(&self, account: &LdapAccount, ip: &str) -> Result<(), StoreError> {
+        let last = self
+            .noted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&account.id)
+            .cloned();
+        let seen = LdapAccount {
+            last_used_at: last.as_ref().map(|(at, _)| *at).or(account.last_used_at),
+            last_used_ip: last.map(|(_, ip)| ip).or(account.last_used_ip.clone()),
+            ..account.clone()
+        };
+        if let Some(at) = self.store.note_ldap_account_used(&seen, ip).await? {
+            self.noted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(account.id.clone(), (at, ip.to_string()));
+        }
+        Ok(())
+    }
+
     fn locate(&self, dn: &Dn) -> Place {
         if dn.is_root() {
             return Place::Root;
@@ -227,7 +258,7 @@ impl Directory {
                 Place::Root | Place::Subschema | Place::Missing { .. }
             );
         let snapshot = if reads_entries {
-            self.cache.get().await?
+            self.store.directory_snapshot().await?
         } else {
             Default::default()
         };

@@ -95,14 +95,10 @@ pub fn start(listeners: LdapListeners, state: &AppState) -> Serving {
         password_bind: config.ldap_password_bind,
         app_url: config.app_url.to_string(),
     });
-    let directory = Directory {
-        cache: Arc::new(super::snapshot::Cache::new(state.store.clone())),
-        store: state.store.clone(),
-        tree: Arc::new(Tree::new(
-            config.ldap_base(),
-            config.ldap_login_shell.clone(),
-        )),
-    };
+    let directory = Directory::new(
+        state.store.clone(),
+        Tree::new(config.ldap_base(), config.ldap_login_shell.clone()),
+    );
     let connections = ConnectionLimits::new(
         config.max_connections.0,
         config.max_connections_per_address.0,

@@ -345,8 +345,7 @@ impl Session {
                     Bound::Service(account) => {
                         if let Err(e) = self
                             .directory
-                            .store
-                            .note_ldap_account_used(&account, &client.ip.to_string())
+                            .note_use(&account, &client.ip.to_string())
                             .await
                         {
                             tracing::warn!(error = %e, "LDAP: cannot note a service account's use");

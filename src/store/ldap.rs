@@ -358,6 +358,31 @@ impl Store {
         Ok(accounts)
     }
 
+    /// Every service account with its secret's hash (for the directory in memory).
+    pub async fn ldap_accounts_with_secrets(
+        &self,
+    ) -> Result<Vec<(LdapAccount, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.name, a.disabled, a.created_at, a.updated_at, a.last_used_at, \
+             a.last_used_ip, a.secret_hash, g.name AS group_name FROM ldap_accounts a \
+             LEFT JOIN ldap_account_groups l ON l.account_id = a.id \
+             LEFT JOIN user_groups g ON g.id = l.group_id ORDER BY a.id, g.name",
+        )
+        .fetch_all(&mut *self.reader().await?)
+        .await?;
+        let mut accounts: Vec<(LdapAccount, String)> = Vec::new();
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            if accounts.last().is_none_or(|(a, _)| a.id != id) {
+                accounts.push((account_from_row(row)?, row.try_get("secret_hash")?));
+            }
+            if let Some(group) = row.try_get::<Option<String>, _>("group_name")? {
+                accounts.last_mut().expect("pushed").0.groups.push(group);
+            }
+        }
+        Ok(accounts)
+    }
+
     /// A service account by name, with its secret's hash (one query: a bind reads it).
     pub async fn ldap_account(
         &self,
@@ -417,19 +442,20 @@ impl Store {
         Ok(())
     }
 
-    /// Note a successful bind of a service account (to the minute).
+    /// Note a successful bind of a service account (to the minute): the time written,
+    /// or `None` when the last use noted in `account` is recent and from `ip`.
     pub async fn note_ldap_account_used(
         &self,
         account: &LdapAccount,
         ip: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let t = now();
         if account
             .last_used_at
             .is_some_and(|at| t - at < USE_RESOLUTION)
             && account.last_used_ip.as_deref() == Some(ip)
         {
-            return Ok(());
+            return Ok(None);
         }
         sqlx::query("UPDATE ldap_accounts SET last_used_at = $2, last_used_ip = $3 WHERE id = $1")
             .bind(&account.id)
@@ -437,7 +463,7 @@ impl Store {
             .bind(ip)
             .execute(&mut *self.writer().await?)
             .await?;
-        Ok(())
+        Ok(Some(t))
     }
 
     // --- app passwords --------------------------------------------------------------

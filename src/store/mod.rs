@@ -26,6 +26,7 @@ mod passkeys;
 mod sessions;
 mod settings;
 mod signing_keys;
+pub mod snapshot;
 mod throttle;
 mod user_tokens;
 mod users;
@@ -109,6 +110,8 @@ pub struct Store {
     checkpointer: Option<Arc<Held>>,
     /// Write transactions and writer connections given back so far (see `write_count`).
     writes: Arc<std::sync::atomic::AtomicU64>,
+    /// The directory in memory, for LDAP (snapshot.rs).
+    directory: Arc<snapshot::Cache>,
 }
 
 impl Store {
@@ -160,6 +163,7 @@ impl Store {
             groups,
             checkpointer,
             writes: Default::default(),
+            directory: Default::default(),
         })
     }
 
@@ -275,6 +279,12 @@ impl Store {
     /// change through the writer is fresh while this count stays the same.
     pub fn write_count(&self) -> u64 {
         self.writes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Every enabled user, group and service account, from memory when nothing
+    /// changed (see snapshot.rs for how fresh it is).
+    pub async fn directory_snapshot(&self) -> Result<Arc<snapshot::Snapshot>, StoreError> {
+        self.directory.get(self).await
     }
 
     /// A connection for reads.

@@ -1,5 +1,5 @@
 use latchkey::domain::user::NewUser;
-use latchkey::ldap::snapshot::{Cache, Snapshot};
+use latchkey::store::snapshot::Snapshot;
 use latchkey::store::{Select, Store, StoreError, UserUpdate};
 
 use crate::on_both_backends;
@@ -181,10 +181,28 @@ async fn the_snapshot_answers_what_the_store_answers(store: &Store) {
         .await
         .unwrap()[0]
         .gid_number;
+    let origin = latchkey::audit::Origin::cli();
+    latchkey::auth::ldap::create_ldap_account(store, "Jellyfin", &["ops".into()], &origin)
+        .await
+        .unwrap();
+    latchkey::auth::ldap::create_ldap_account(store, "reader", &[], &origin)
+        .await
+        .unwrap();
+    latchkey::auth::ldap::set_ldap_account_disabled(store, "reader", true, &origin)
+        .await
+        .unwrap();
     let snapshot = Snapshot::new(
         store.directory_users(&Select::All).await.unwrap(),
         store.directory_groups(&Select::All).await.unwrap(),
+        store.ldap_accounts_with_secrets().await.unwrap(),
     );
+    for name in ["JELLYFIN", "reader", "nobody"] {
+        assert_eq!(
+            snapshot.service_account(name).cloned(),
+            store.ldap_account(name).await.unwrap(),
+            "service account {name}"
+        );
+    }
     let selects = [
         Select::All,
         Select::Name("ANN".into()),
@@ -236,8 +254,8 @@ async fn the_snapshot_answers_what_the_store_answers(store: &Store) {
 }
 
 /// Every username and every group with its members, as the cache holds them now.
-async fn names(cache: &Cache) -> (Vec<String>, Vec<(String, Vec<String>)>) {
-    let snapshot = cache.get().await.unwrap();
+async fn names(store: &Store) -> (Vec<String>, Vec<(String, Vec<String>)>) {
+    let snapshot = store.directory_snapshot().await.unwrap();
     let users = snapshot
         .users(&Select::All)
         .into_iter()
@@ -255,7 +273,6 @@ async fn names(cache: &Cache) -> (Vec<String>, Vec<(String, Vec<String>)>) {
 /// writes it does not show; the cache sees this process's changes at once.
 async fn the_directory_version_follows_every_change(store: &Store) {
     let version = || async { store.directory_version().await.unwrap() };
-    let cache = Cache::new(store.clone());
     let mut last = version().await;
     let mut moved = |now: i64, what: &str| {
         assert!(now > last, "{what} moves the version ({last} → {now})");
@@ -263,13 +280,13 @@ async fn the_directory_version_follows_every_change(store: &Store) {
     };
     let ann = store.create_user(&user("ann")).await.unwrap();
     moved(version().await, "a new user");
-    assert_eq!(names(&cache).await.0, ["ann"]);
+    assert_eq!(names(store).await.0, ["ann"]);
     let g = store.create_group("devs", "").await.unwrap();
     moved(version().await, "a new group");
     store.add_group_member(&g.id, &ann.id).await.unwrap();
     moved(version().await, "a membership");
     assert_eq!(
-        names(&cache).await.1,
+        names(store).await.1,
         [("devs".to_string(), vec!["ann".to_string()])]
     );
     store
@@ -283,15 +300,15 @@ async fn the_directory_version_follows_every_change(store: &Store) {
         .await
         .unwrap();
     moved(version().await, "a changed name");
-    let held = cache.get().await.unwrap();
+    let held = store.directory_snapshot().await.unwrap();
     assert_eq!(held.users(&Select::All)[0].user.display_name, "Ann A.");
     store.rename_group(&g.id, "developers", "").await.unwrap();
     moved(version().await, "a renamed group");
-    assert_eq!(names(&cache).await.1[0].0, "developers");
+    assert_eq!(names(store).await.1[0].0, "developers");
     store.set_user_disabled(&ann.id, true).await.unwrap();
     moved(version().await, "a disabled user");
     assert_eq!(
-        names(&cache).await,
+        names(store).await,
         (vec![], vec![("developers".to_string(), vec![])])
     );
     store.set_user_disabled(&ann.id, false).await.unwrap();
@@ -302,27 +319,43 @@ async fn the_directory_version_follows_every_change(store: &Store) {
     moved(version().await, "a deleted group");
     store.delete_user(&ann.id).await.unwrap();
     moved(version().await, "a deleted user");
-    assert_eq!(names(&cache).await, (vec![], vec![]));
-    // What the directory does not show leaves it alone (and the cache with it).
+    assert_eq!(names(store).await, (vec![], vec![]));
+    let origin = latchkey::audit::Origin::cli();
+    latchkey::auth::ldap::create_ldap_account(store, "reader", &[], &origin)
+        .await
+        .unwrap();
+    moved(version().await, "a new service account");
+    let snapshot = store.directory_snapshot().await.unwrap();
+    assert!(snapshot.service_account("READER").is_some());
+    latchkey::auth::ldap::set_ldap_account_disabled(store, "reader", true, &origin)
+        .await
+        .unwrap();
+    moved(version().await, "a disabled service account");
+    let snapshot = store.directory_snapshot().await.unwrap();
+    assert!(snapshot.service_account("reader").unwrap().0.disabled);
+    // What the directory does not show leaves it alone.
     let ben = store.create_user(&user("ben")).await.unwrap();
     let before = version().await;
     store
         .insert_app_password(&ben.id, "TV", "hash", None)
         .await
         .unwrap();
-    latchkey::auth::ldap::create_ldap_account(
-        store,
-        "reader",
-        &[],
-        &latchkey::audit::Origin::cli(),
-    )
-    .await
-    .unwrap();
+    let (account, _) = store.ldap_account("reader").await.unwrap().unwrap();
+    store
+        .note_ldap_account_used(&account, "192.0.2.1")
+        .await
+        .unwrap();
     assert_eq!(
         version().await,
         before,
-        "app passwords and service accounts are not the tree"
+        "an app password, or a service account's use, is not the tree"
     );
+    latchkey::auth::ldap::delete_ldap_account(store, "reader", &origin)
+        .await
+        .unwrap();
+    moved(version().await, "a deleted service account");
+    let snapshot = store.directory_snapshot().await.unwrap();
+    assert!(snapshot.service_account("reader").is_none());
 }
 
 on_both_backends!(

@@ -1,6 +1,7 @@
-//! The directory in memory: every enabled user and every group, with indexes on what
-//! filters ask for, so that a search costs a few map lookups and no database round
-//! trip (on SQLite each query is two thread hops, most of a search's CPU).
+//! The directory in memory: every enabled user, every group and every LDAP service
+//! account, with indexes on what LDAP filters and binds ask for, so that a search or
+//! a service account's bind costs a few map lookups and no database round trip (on
+//! SQLite each query is two thread hops, most of a search's CPU).
 //!
 //! Freshness: a change made by this process is seen by the next search (the store
 //! counts its writes; a count that moved makes the next search ask the database for
@@ -14,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::store::{DirGroup, DirUser, Select, Store, StoreError};
+use super::{DirGroup, DirUser, LdapAccount, Select, Store, StoreError};
 
 /// The longest a change made elsewhere stays unseen.
 pub const RECHECK: Duration = Duration::from_secs(1);
@@ -36,12 +37,25 @@ pub struct Snapshot {
     group_by_number: HashMap<i64, usize>,
     /// The groups of each user (by lower-case username), by name.
     groups_of_user: HashMap<String, Vec<usize>>,
+    /// Service accounts by lower-case name, with their secret's hash.
+    accounts: HashMap<String, (LdapAccount, String)>,
 }
 
 impl Snapshot {
-    /// Index `users` and `groups` as the store returned them (ordered by name).
-    pub fn new(users: Vec<DirUser>, groups: Vec<DirGroup>) -> Snapshot {
-        let mut s = Snapshot::default();
+    /// Index `users` and `groups` as the store returned them (ordered by name), and
+    /// the service accounts.
+    pub fn new(
+        users: Vec<DirUser>,
+        groups: Vec<DirGroup>,
+        accounts: Vec<(LdapAccount, String)>,
+    ) -> Snapshot {
+        let mut s = Snapshot {
+            accounts: accounts
+                .into_iter()
+                .map(|(a, hash)| (a.name.to_lowercase(), (a, hash)))
+                .collect(),
+            ..Snapshot::default()
+        };
         for (i, u) in users.iter().enumerate() {
             s.user_by_name.insert(u.user.username.to_lowercase(), i);
             if let Some(email) = &u.user.email {
@@ -100,6 +114,12 @@ impl Snapshot {
         }
     }
 
+    /// A service account by name (case-insensitive), with its secret's hash: what
+    /// `Store::ldap_account` returns, but for the time of its last use.
+    pub fn service_account(&self, name: &str) -> Option<&(LdapAccount, String)> {
+        self.accounts.get(&name.to_lowercase())
+    }
+
     /// The groups `select` picks, by name: what `Store::directory_groups` returns.
     pub fn groups(&self, select: &Select) -> Vec<&DirGroup> {
         let one = |i: Option<&usize>| i.map(|&i| vec![&self.groups[i]]).unwrap_or_default();
@@ -129,22 +149,20 @@ struct Cached {
 }
 
 /// The snapshot in force, and how it is kept fresh (see the module's notes).
+#[derive(Default)]
 pub struct Cache {
-    store: Store,
     current: RwLock<Option<Cached>>,
     /// One task at a time reads the version and, when it moved, loads the directory.
     refresh: tokio::sync::Mutex<()>,
 }
 
-impl Cache {
-    pub fn new(store: Store) -> Cache {
-        Cache {
-            store,
-            current: RwLock::new(None),
-            refresh: tokio::sync::Mutex::new(()),
-        }
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").finish_non_exhaustive()
     }
+}
 
+impl Cache {
     fn fresh(&self, writes: u64) -> Option<Arc<Snapshot>> {
         let current = self.current.read().unwrap_or_else(|e| e.into_inner());
         current
@@ -153,20 +171,20 @@ impl Cache {
             .map(|c| c.snapshot.clone())
     }
 
-    /// The directory as it is now.
-    pub async fn get(&self) -> Result<Arc<Snapshot>, StoreError> {
-        if let Some(snapshot) = self.fresh(self.store.write_count()) {
+    /// The directory of `store` as it is now.
+    pub(super) async fn get(&self, store: &Store) -> Result<Arc<Snapshot>, StoreError> {
+        if let Some(snapshot) = self.fresh(store.write_count()) {
             return Ok(snapshot);
         }
         let _one = self.refresh.lock().await;
         // Read before the version: a write counted here has committed, so the
         // version read next includes it.
-        let writes = self.store.write_count();
+        let writes = store.write_count();
         if let Some(snapshot) = self.fresh(writes) {
             return Ok(snapshot);
         }
         let checked = Instant::now();
-        let version = self.store.directory_version().await?;
+        let version = store.directory_version().await?;
         let known = {
             let current = self.current.read().unwrap_or_else(|e| e.into_inner());
             current
@@ -178,8 +196,9 @@ impl Cache {
         let snapshot = match known {
             Some(snapshot) => snapshot,
             None => Arc::new(Snapshot::new(
-                self.store.directory_users(&Select::All).await?,
-                self.store.directory_groups(&Select::All).await?,
+                store.directory_users(&Select::All).await?,
+                store.directory_groups(&Select::All).await?,
+                store.ldap_accounts_with_secrets().await?,
             )),
         };
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
