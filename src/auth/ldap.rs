@@ -37,6 +37,65 @@ pub enum BindName {
     Other,
 }
 
+/// What LDAP binds keep in memory between binds: the lock states their checks read,
+/// and which successful binds were written to the audit log lately.
+#[derive(Default)]
+pub struct LdapMemory {
+    pub locks: throttle::LockCache,
+    binds: RecentBinds,
+}
+
+/// Services bind again and again (Nextcloud binds for each request it checks): a
+/// successful bind is an audit row the first time in a minute for its account,
+/// method and address, and a log line every time. The row after the minute says how
+/// many binds it stands for. Only successful binds are kept, at most `BINDS_HELD`.
+#[derive(Default)]
+struct RecentBinds {
+    seen: std::sync::Mutex<std::collections::HashMap<(String, &'static str, String), Recent>>,
+}
+
+struct Recent {
+    row_at: std::time::Instant,
+    folded: u64,
+}
+
+const BINDS_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+const BINDS_HELD: usize = 10_000;
+
+impl RecentBinds {
+    /// `Some(n)`: write a row, standing also for `n` binds folded since the last one;
+    /// `None`: folded into the next row.
+    fn note(&self, who: &str, method: &'static str, ip: &str) -> Option<u64> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (who.to_string(), method, ip.to_string());
+        if let Some(recent) = seen.get_mut(&key) {
+            if recent.row_at.elapsed() < BINDS_WINDOW {
+                recent.folded += 1;
+                return None;
+            }
+            let folded = recent.folded;
+            *recent = Recent {
+                row_at: std::time::Instant::now(),
+                folded: 0,
+            };
+            return Some(folded);
+        }
+        if seen.len() >= BINDS_HELD {
+            seen.retain(|_, r| r.row_at.elapsed() < BINDS_WINDOW);
+        }
+        if seen.len() < BINDS_HELD {
+            seen.insert(
+                key,
+                Recent {
+                    row_at: std::time::Instant::now(),
+                    folded: 0,
+                },
+            );
+        }
+        Some(0)
+    }
+}
+
 /// Who is bound, after a successful bind.
 #[derive(Debug, Clone)]
 pub enum Bound {
@@ -179,18 +238,33 @@ impl Auth {
                 } else {
                     attempt.succeeded_after_check(&self.store).await?;
                 }
-                let (actor, subject) = match &bound {
-                    Bound::User(u) => (Some(u.id.as_str()), Some(u.id.as_str())),
-                    Bound::Service(_) => (None, None),
+                let (actor, subject, who) = match &bound {
+                    Bound::User(u) => (Some(u.id.as_str()), Some(u.id.as_str()), u.id.as_str()),
+                    Bound::Service(a) => (None, None, a.id.as_str()),
                 };
-                audit::record(
-                    &self.store,
-                    "ldap.bind.succeeded",
-                    &client.origin(actor),
-                    subject,
-                    json!({"dn": dn, "method": method}),
-                )
-                .await?;
+                let origin = client.origin(actor);
+                let ip = client.ip.to_string();
+                match self.ldap.binds.note(who, method, &ip) {
+                    Some(folded) => {
+                        audit::record(
+                            &self.store,
+                            "ldap.bind.succeeded",
+                            &origin,
+                            subject,
+                            json!({"dn": dn, "method": method, "folded_since_last_row": folded}),
+                        )
+                        .await?;
+                    }
+                    None => tracing::info!(
+                        target: "audit",
+                        event = "ldap.bind.succeeded",
+                        actor = actor.unwrap_or("-"),
+                        subject = subject.unwrap_or("-"),
+                        ip = %ip,
+                        details = %json!({"dn": dn, "method": method}),
+                        "audit (folded into the account's next row)"
+                    ),
+                }
                 Ok(bound)
             }
             Err(reason) => {

@@ -92,8 +92,8 @@ pub struct Auth {
     pub settings: Arc<Settings>,
     /// Notices by email (new device).
     pub mail: crate::mail::Mail,
-    /// Lock states remembered for LDAP binds (see `throttle::LockCache`).
-    pub ldap_locks: Arc<throttle::LockCache>,
+    /// What LDAP binds remember between binds (see `ldap::LdapMemory`).
+    pub ldap: Arc<ldap::LdapMemory>,
 }
 
 impl Auth {
@@ -111,7 +111,7 @@ impl Auth {
             mail,
             store,
             keys,
-            ldap_locks: Default::default(),
+            ldap: Default::default(),
         }
     }
 
@@ -594,7 +594,7 @@ impl Auth {
         method: &str,
     ) -> Result<(), AuthError> {
         let verdict = attempt
-            .check_unlocked(&self.store, now(), &self.ldap_locks)
+            .check_unlocked(&self.store, now(), &self.ldap.locks)
             .await?;
         refused_as(
             &self.store,

@@ -740,6 +740,47 @@ async fn the_command_line_makes_what_the_running_server_accepts() {
     };
     assert_eq!(whoami(dn.clone(), service_password.clone()).await, 0);
     assert_eq!(whoami(person("dora"), app_password.clone()).await, 0);
+    // A service binding again and again: every bind is a log line, the first in a
+    // minute per account and address an audit row.
+    for _ in 0..3 {
+        assert_eq!(whoami(dn.clone(), service_password.clone()).await, 0);
+    }
+    let log = server.log_containing("ldap.bind.succeeded").await;
+    let mut lines = 0;
+    for _ in 0..100 {
+        lines = server
+            .log()
+            .lines()
+            .filter(|l| l.contains("ldap.bind.succeeded") && l.contains("service_account"))
+            .count();
+        if lines >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(lines, 4, "a log line for each bind: {log}");
+    let rows: Vec<String> = {
+        use sqlx::Connection;
+        let db = dir.path().join("data").join("latchkey.db");
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query_scalar(
+            "SELECT details FROM audit_log WHERE event = 'ldap.bind.succeeded' ORDER BY created_at",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+    };
+    let service_rows = rows
+        .iter()
+        .filter(|r| r.contains("service_account"))
+        .count();
+    assert_eq!(
+        (service_rows, rows.len()),
+        (1, 2),
+        "one row for the service account, one for dora: {rows:?}"
+    );
 
     // A user the command line makes while the server runs (another process) shows
     // in searches within the cache's recheck time (a second); waited for, not timed.
