@@ -125,6 +125,7 @@ describe('every page at 390 px, light and dark', () => {
     await page.getByRole('button', { name: 'Create service account' }).click();
     await page.locator('[data-ldap-password]').waitFor();
     await shoot('admin-ldap-account-created');
+    await visit('admin-ldap-with-account', '/admin/ldap');
 
     // The consent page, as a relying party sends the user to it.
     const authorize = new URL('/authorize', latchkey.url);

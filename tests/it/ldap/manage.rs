@@ -146,7 +146,7 @@ async fn the_console_shows_how_to_connect_and_manages_service_accounts() {
     let list = b.get("/admin/ldap").await;
     assert!(!list.body.contains(&password), "never shown again");
     let at = list.body.find("data-ldap-account=\"nextcloud\"").unwrap();
-    let row = &list.body[at..at + list.body[at..].find("</tr>").unwrap()];
+    let row = &list.body[at..at + list.body[at..].find("</li>").unwrap()];
     assert!(
         row.contains("devs") && row.contains("from 127.0.0.1"),
         "{row}"
@@ -274,7 +274,7 @@ async fn users_make_and_revoke_their_app_passwords_on_the_security_page() {
         .body
         .find(&format!("data-app-password-row=\"{}\"", row.id))
         .unwrap();
-    let shown = &page.body[at..at + page.body[at..].find("</tr>").unwrap()];
+    let shown = &page.body[at..at + page.body[at..].find("</li>").unwrap()];
     assert!(
         shown.contains("from 127.0.0.1") && shown.contains("active"),
         "{shown}"
