@@ -277,7 +277,7 @@ fn main() {
         for i in 0..a.connections {
             let (a, ops, errors) = (a.clone(), ops.clone(), errors.clone());
             tasks.push(tokio::spawn(async move {
-                let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ (i as u64 + 1) * 0x1000_0001;
+                let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ ((i as u64 + 1) * 0x1000_0001);
                 if a.scenario == "search" {
                     search_loop(&a, &mut seed, deadline, &ops, &errors).await;
                 } else {
