@@ -201,12 +201,15 @@ fn ldap_entries() -> &'static (crate::ldap::entry::Entry, crate::ldap::entry::En
     })
 }
 
-/// A DN that parses prints as text that parses back to the same DN.
+/// A DN that parses prints as text that parses back to the same DN (when the
+/// printed text, with its escapes, is itself within the length limit).
 fn dn_round_trip(text: &str) {
-    use crate::ldap::dn::Dn;
+    use crate::ldap::dn::{DN_MAX, Dn};
     if let Ok(dn) = Dn::parse(text) {
         let printed = dn.to_string();
-        assert_eq!(Dn::parse(&printed).as_ref(), Ok(&dn), "{printed}");
+        if printed.len() <= DN_MAX {
+            assert_eq!(Dn::parse(&printed).as_ref(), Ok(&dn), "{printed}");
+        }
     }
 }
 
@@ -230,11 +233,17 @@ pub fn ldap_message(data: &[u8]) {
                     let _ = crate::ldap::filter::matches(&req.filter, person);
                     let _ = crate::ldap::filter::matches(&req.filter, group);
                 }
-                for kind in [
-                    crate::ldap::filter::EntryKind::Person,
-                    crate::ldap::filter::EntryKind::Group,
+                // An empty plan reads nothing (an empty `(|)` is false, RFC 4526): then
+                // the filter must match nothing of that kind.
+                for (kind, entry) in [
+                    (crate::ldap::filter::EntryKind::Person, person),
+                    (crate::ldap::filter::EntryKind::Group, group),
                 ] {
-                    assert!(!crate::ldap::filter::plan(&req.filter, kind).is_empty());
+                    if crate::ldap::filter::plan(&req.filter, kind).is_empty()
+                        && crate::ldap::filter::check(&req.filter).is_ok()
+                    {
+                        assert!(!crate::ldap::filter::matches(&req.filter, entry));
+                    }
                 }
                 let selection = crate::ldap::entry::Selection::new(&req.attrs);
                 let _ = person.clone().into_result(&selection, req.typesonly);
