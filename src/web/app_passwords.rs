@@ -20,7 +20,7 @@ use crate::domain::user::User;
 use crate::http::ClientInfo;
 use crate::ldap::entry::Tree;
 use crate::store::{AppPassword, StoreError, now};
-use crate::web::security::when;
+use crate::web::security::{last_use, when};
 
 const HERE: &str = "/account/security";
 const REAUTH: &str = "/account/reauth?next=%2Faccount%2Fsecurity";
@@ -61,11 +61,7 @@ pub async fn views(state: &AppState, user_id: &str) -> Result<Vec<AppPasswordVie
             AppPasswordView {
                 created: when(p.created_at),
                 expires: p.expires_at.map(when).unwrap_or_else(|| "never".into()),
-                last_used: match (p.last_used_at, p.last_used_ip) {
-                    (Some(at), Some(ip)) => format!("{} from {ip}", when(at)),
-                    (Some(at), None) => when(at),
-                    _ => "never".into(),
-                },
+                last_used: last_use(p.last_used_at, p.last_used_ip),
                 id: p.id,
                 name: p.name,
                 status,

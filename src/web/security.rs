@@ -28,6 +28,15 @@ pub fn when(unix: i64) -> String {
     format!("{} {} UTC", &s[..10], &s[11..16])
 }
 
+/// When and from where a secret was last used: `2026-11-29 17:58 UTC from 192.0.2.1`.
+pub fn last_use(at: Option<i64>, ip: Option<String>) -> String {
+    match (at, ip) {
+        (Some(at), Some(ip)) => format!("{} from {ip}", when(at)),
+        (Some(at), None) => when(at),
+        _ => "never".into(),
+    }
+}
+
 /// A passkey's name: what the user typed, else the browser and system it was made on.
 pub fn passkey_name(input: Option<&str>, user_agent: Option<&str>) -> Result<String, Invalid> {
     let name = input

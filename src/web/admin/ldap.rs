@@ -17,7 +17,7 @@ use crate::config::LdapPasswordBind;
 use crate::ldap::entry::Tree;
 use crate::ldap::recipes::{Connect, Recipe, recipes};
 use crate::store::{LdapAccount, StoreError};
-use crate::web::security::when;
+use crate::web::security::{last_use, when};
 use crate::web::{Chrome, WebError, see_other};
 
 const HERE: &str = "/admin/ldap";
@@ -105,11 +105,7 @@ fn row(tree: &Tree, a: LdapAccount) -> AccountRow {
             a.groups.join(", ")
         },
         created: when(a.created_at),
-        last_used: match (a.last_used_at, a.last_used_ip) {
-            (Some(at), Some(ip)) => format!("{} from {ip}", when(at)),
-            (Some(at), None) => when(at),
-            _ => "never".into(),
-        },
+        last_used: last_use(a.last_used_at, a.last_used_ip),
         disabled: a.disabled,
         name: a.name,
     }

@@ -4,6 +4,7 @@
 
 mod clients;
 mod manage;
+mod manage_api;
 mod peers;
 
 use std::path::PathBuf;
