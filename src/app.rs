@@ -36,6 +36,8 @@ pub struct AppInner {
     pub mail: crate::mail::Mail,
     /// Decodes uploaded pictures off the async workers and counts uploads per person.
     pub pictures: crate::media::Pictures,
+    /// The upstream directory users and groups are synced from (when one is set up).
+    pub directory: Arc<crate::directory::Directory>,
     /// Where the LDAP listeners listen (plain with StartTLS, LDAPS), once bound.
     pub ldap_addrs: (Option<SocketAddr>, Option<SocketAddr>),
 }
@@ -259,12 +261,14 @@ pub async fn start(
         &config.app_name.0,
     )?
     .with_settings(runtime.clone());
+    let directory = crate::directory::Directory::new(store.clone(), &config, encryption.clone());
     let auth = Auth::new(
         &config,
         store.clone(),
         encryption.clone(),
         runtime.clone(),
         mail.clone(),
+        directory.clone(),
     );
     let state = AppState(Arc::new(AppInner {
         config,
@@ -277,6 +281,7 @@ pub async fn start(
         runtime,
         mail,
         pictures: Default::default(),
+        directory,
         ldap_addrs: ldap_listeners.addrs(),
     }));
     let app = router(state.clone());
@@ -317,6 +322,7 @@ pub async fn start(
         .then(|| crate::ldap::start(ldap_listeners, &state));
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let (mail_stop, mail_stop_rx) = tokio::sync::watch::channel(false);
+    state.directory.spawn_schedule(mail_stop_rx.clone());
     let mail_worker = tokio::spawn(crate::mail::worker::run(state.mail.clone(), mail_stop_rx));
     Ok(Running {
         addr,

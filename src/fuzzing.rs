@@ -174,6 +174,8 @@ fn ldap_entries() -> &'static (crate::ldap::entry::Entry, crate::ldap::entry::En
             locale: None,
             created_at: 1_700_000_000,
             updated_at: 1_796_312_587,
+            source: crate::domain::user::Source::Local,
+            external_id: None,
         };
         let person = tree.user(
             &DirUser {
@@ -191,6 +193,8 @@ fn ldap_entries() -> &'static (crate::ldap::entry::Entry, crate::ldap::entry::En
                     display_name: "Developers".into(),
                     created_at: 1_700_000_000,
                     updated_at: 1_700_000_000,
+                    source: crate::domain::user::Source::Local,
+                    external_id: None,
                 },
                 gid_number: 50000,
                 members: vec!["alice".into()],

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod directory;
 pub mod domain;
 #[doc(hidden)]
 pub mod fuzzing;

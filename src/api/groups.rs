@@ -177,6 +177,7 @@ pub async fn update(
         .group_by_id(&id)
         .await?
         .ok_or_else(Problem::not_found)?;
+    before.check_managed_here("name")?;
     let (name, display) = body.checked()?;
     let group = state.store.rename_group(&id, &name, &display).await?;
     audit::record(
@@ -201,6 +202,7 @@ pub async fn update(
         (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such group", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A client is limited to this group", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The group is synced from the directory", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -215,6 +217,7 @@ pub async fn delete(
         .group_by_id(&id)
         .await?
         .ok_or_else(Problem::not_found)?;
+    group.check_managed_here("id")?;
     state.store.delete_group(&id).await?;
     audit::record(
         &state.store,
@@ -240,6 +243,7 @@ pub async fn delete(
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such group or user", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The group is synced from the directory: its members are the directory's", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -249,6 +253,9 @@ pub async fn add_member(
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
     caller.require_admin()?;
+    if let Some(group) = state.store.group_by_id(&id).await? {
+        group.check_managed_here("members")?;
+    }
     let was = is_member(&state, &id, &user_id).await?;
     state.store.add_group_member(&id, &user_id).await?;
     audit::record(
@@ -275,6 +282,7 @@ pub async fn add_member(
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The path holds a NUL character (`%00`), so it names nothing", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The group is synced from the directory: its members are the directory's", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -284,6 +292,9 @@ pub async fn remove_member(
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
     caller.require_admin()?;
+    if let Some(group) = state.store.group_by_id(&id).await? {
+        group.check_managed_here("members")?;
+    }
     let was = is_member(&state, &id, &user_id).await?;
     state.store.remove_group_member(&id, &user_id).await?;
     audit::record(
@@ -421,6 +432,7 @@ pub async fn put_group_claim(
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The path holds a NUL character (`%00`), so it names nothing", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The group is synced from the directory: its members are the directory's", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -479,6 +491,7 @@ pub async fn put_user_claim(
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's owner is not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The path holds a NUL character (`%00`), so it names nothing", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The group is synced from the directory: its members are the directory's", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]

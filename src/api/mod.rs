@@ -4,6 +4,7 @@
 
 mod audit_log;
 mod clients;
+mod directory;
 mod docs;
 mod groups;
 mod keys;
@@ -59,6 +60,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
         (name = "api-keys", description = "API keys"),
         (name = "ldap", description = "LDAP service accounts (administrators) and users' app passwords"),
         (name = "settings", description = "Runtime settings (administrators)"),
+        (name = "directory", description = "The upstream directory users and groups are synced from (administrators)"),
         (name = "audit", description = "The audit log"),
         (name = "meta", description = "This document")
     )
@@ -103,6 +105,10 @@ fn router_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(clients::show, clients::update, clients::delete))
         .routes(routes!(clients::rotate))
         .routes(routes!(settings::list, settings::update))
+        .routes(routes!(directory::show, directory::update))
+        .routes(routes!(directory::sync))
+        .routes(routes!(directory::test))
+        .routes(routes!(directory::runs))
         .routes(routes!(audit_log::list))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::revoke))

@@ -261,6 +261,15 @@ pub async fn update(
             .map(|l| check_locale(l).map(Some))
             .transpose()?,
     };
+    if body.is_admin.is_some_and(|a| a != before.is_admin)
+        && state.directory.manages_admin_flag(&before).await
+    {
+        return Err(crate::domain::Invalid::new(
+            "is_admin",
+            "comes from the directory's admin group (LATCHKEY_DIRECTORY_ADMIN_GROUP); change the membership there",
+        )
+        .into());
+    }
     if body.disabled == Some(true) && id == caller.user.id {
         return Err(crate::domain::Invalid::new("disabled", "you cannot disable yourself").into());
     }

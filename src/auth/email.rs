@@ -122,6 +122,35 @@ pub async fn notify_account_exists(mail: &Mail, address: &str) -> Result<(), Aut
     Ok(())
 }
 
+/// The first field of a synced user that `change` would make differ from what the
+/// directory says (those fields are the directory's; the next sync would undo them).
+pub fn directory_field_changed(current: &User, change: &UserUpdate) -> Option<&'static str> {
+    if !current.is_synced() {
+        return None;
+    }
+    let differs = |new: &Option<String>, have: &str| new.as_deref().is_some_and(|n| n != have);
+    if differs(&change.username, &current.username) {
+        return Some("username");
+    }
+    if change
+        .email
+        .as_ref()
+        .is_some_and(|e| !same_address(e, &current.email))
+    {
+        return Some("email");
+    }
+    if differs(&change.first_name, &current.first_name) {
+        return Some("first_name");
+    }
+    if differs(&change.last_name, &current.last_name) {
+        return Some("last_name");
+    }
+    if differs(&change.display_name, &current.display_name) {
+        return Some("display_name");
+    }
+    None
+}
+
 /// Apply a profile change. When the address changes, it is verified again (unless the
 /// change says otherwise or addresses count as verified), the new address gets the link
 /// and the old one a notice.
@@ -130,6 +159,12 @@ pub async fn update_user(
     current: &User,
     mut change: UserUpdate,
 ) -> Result<User, AuthError> {
+    if let Some(field) = directory_field_changed(current, &change) {
+        return Err(AuthError::Invalid(crate::domain::Invalid::new(
+            field,
+            "comes from the directory this user is synced from; change it there",
+        )));
+    }
     let policy = policy(mail).await?;
     let new_email = change.email.clone().unwrap_or(current.email.clone());
     check_required(&policy, &new_email)?;

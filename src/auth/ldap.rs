@@ -17,6 +17,9 @@ use crate::domain::Invalid;
 use crate::domain::user::User;
 use crate::store::{AppPassword, LdapAccount, Store, StoreError, now};
 
+/// The reason a bind could not be checked because the upstream directory is down.
+const DIRECTORY_UNAVAILABLE: &str = "directory_unavailable";
+
 /// Letters of app passwords: lower case, no vowels (no words), no look-alikes
 /// (`l`, `i`, `o`), easy to pick on a TV remote's keyboard.
 const APP_PASSWORD_LETTERS: &[u8; 20] = b"bcdfghjkmnpqrstvwxyz";
@@ -231,6 +234,13 @@ impl Auth {
                 }
             }
         };
+        if matches!(outcome, Err(reason) if reason == DIRECTORY_UNAVAILABLE) {
+            // Not a failed attempt: the directory could not say.
+            attempt.abandoned(&self.store).await?;
+            return Err(AuthError::Unavailable(
+                "the upstream directory is not answering".into(),
+            ));
+        }
         match outcome {
             Ok((bound, method)) => {
                 if counted_first {
@@ -322,6 +332,28 @@ impl Auth {
             let has_totp = creds
                 .as_ref()
                 .is_none_or(|c| c.totp_secret_sealed.is_some());
+            let directory = match has_totp {
+                false => self.directory.checks_password_of(user).await,
+                true => None,
+            };
+            if let Some(config) = directory {
+                // A synced user's password is the directory's to check.
+                return Ok(
+                    match self.directory.check_password(&config, user, secret).await {
+                        crate::directory::PasswordCheck::Correct { .. } if user.disabled => {
+                            Err("disabled")
+                        }
+                        crate::directory::PasswordCheck::Correct { .. } => {
+                            Ok((Bound::User(user.clone()), "directory_password"))
+                        }
+                        crate::directory::PasswordCheck::Unavailable(why) => {
+                            tracing::warn!(event = "directory.unavailable", user = %user.id, error = %why, "an LDAP bind could not be checked: the directory did not answer");
+                            Err(DIRECTORY_UNAVAILABLE)
+                        }
+                        _ => Err("bad_password"),
+                    },
+                );
+            }
             let hash = creds.and_then(|c| c.password_hash).filter(|_| !has_totp);
             let real = hash.is_some();
             if self.passwords.verify(secret.to_string(), hash).await? && real {

@@ -48,6 +48,10 @@ pub enum AuthError {
     Expired,
     #[error("{0}")]
     NotAllowed(String),
+    /// Something the check depends on (the upstream directory) did not answer: not
+    /// a failed attempt.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     #[error("internal: {0}")]
@@ -73,6 +77,16 @@ impl Client {
     }
 }
 
+/// What a synced user sees when the directory that holds their password is down.
+pub const DIRECTORY_UNAVAILABLE: &str = "The directory that checks your password is not answering. Try again in a moment, or sign in with a passkey.";
+
+/// Why a password could not be checked at all (neither is a failed attempt).
+enum PasswordProblem {
+    Busy,
+    DirectoryUnavailable,
+    Store(StoreError),
+}
+
 /// The outcome of a correct password.
 pub enum PasswordOutcome {
     /// No second factor needed: sign in.
@@ -94,6 +108,8 @@ pub struct Auth {
     pub mail: crate::mail::Mail,
     /// What LDAP binds remember between binds (see `ldap::LdapMemory`).
     pub ldap: Arc<ldap::LdapMemory>,
+    /// Synced users' passwords are checked by the upstream directory.
+    pub directory: Arc<crate::directory::Directory>,
 }
 
 impl Auth {
@@ -103,6 +119,7 @@ impl Auth {
         keys: Arc<EncryptionKey>,
         settings: Arc<Settings>,
         mail: crate::mail::Mail,
+        directory: Arc<crate::directory::Directory>,
     ) -> Auth {
         Auth {
             passkeys: Arc::new(passkey::Passkeys::new(&config.app_url, settings.clone())),
@@ -112,6 +129,7 @@ impl Auth {
             store,
             keys,
             ldap: Default::default(),
+            directory,
         }
     }
 
@@ -182,19 +200,20 @@ impl Auth {
         );
         self.begin_attempt(&attempt, client, login, "password")
             .await?;
-        let hash = match &user {
-            Some(u) => self.store.user_credentials(&u.id).await?.password_hash,
-            None => None,
-        };
-        let correct = match self
-            .passwords
-            .verify(password.to_string(), hash.clone())
-            .await
-        {
-            Ok(correct) => correct,
-            Err(password::Busy) => {
+        let (correct, has_password) = match self.check_password(user.as_ref(), password).await {
+            Ok(verdict) => verdict,
+            Err(PasswordProblem::Busy) => {
                 attempt.abandoned(&self.store).await?;
                 return Err(AuthError::RateLimited(BUSY_WAIT));
+            }
+            Err(PasswordProblem::DirectoryUnavailable) => {
+                // The directory could not say: not a failed attempt, nothing to count.
+                attempt.abandoned(&self.store).await?;
+                return Err(AuthError::Unavailable(DIRECTORY_UNAVAILABLE.into()));
+            }
+            Err(PasswordProblem::Store(e)) => {
+                attempt.abandoned(&self.store).await?;
+                return Err(e.into());
             }
         };
         let user = match user {
@@ -203,7 +222,7 @@ impl Auth {
                     .fail(client, None, login, "password", "unknown_user")
                     .await);
             }
-            Some(u) if hash.is_none() => {
+            Some(u) if !has_password => {
                 return Err(self
                     .fail(client, Some(&u), login, "password", "no_password")
                     .await);
@@ -256,6 +275,51 @@ impl Auth {
         })
     }
 
+    /// Is `password` the user's? (correct, the user has a password at all). A synced
+    /// user's is checked by the upstream directory when it holds the passwords; every
+    /// other case costs one argon2 verification, unknown users included.
+    async fn check_password(
+        &self,
+        user: Option<&User>,
+        password: &str,
+    ) -> Result<(bool, bool), PasswordProblem> {
+        if let Some(u) = user
+            && let Some(config) = self.directory.checks_password_of(u).await
+        {
+            return match self.directory.check_password(&config, u, password).await {
+                crate::directory::PasswordCheck::Correct { .. } => Ok((true, true)),
+                crate::directory::PasswordCheck::Wrong
+                | crate::directory::PasswordCheck::NoSuchUser => Ok((false, true)),
+                crate::directory::PasswordCheck::Unavailable(why) => {
+                    tracing::warn!(
+                        event = "directory.unavailable",
+                        user = %u.id,
+                        error = %why,
+                        "a password could not be checked: the directory did not answer"
+                    );
+                    Err(PasswordProblem::DirectoryUnavailable)
+                }
+            };
+        }
+        let hash = match user {
+            Some(u) => {
+                self.store
+                    .user_credentials(&u.id)
+                    .await
+                    .map_err(PasswordProblem::Store)?
+                    .password_hash
+            }
+            None => None,
+        };
+        let real = hash.is_some();
+        let correct = self
+            .passwords
+            .verify(password.to_string(), hash)
+            .await
+            .map_err(|password::Busy| PasswordProblem::Busy)?;
+        Ok((correct && real, real))
+    }
+
     /// The signed-in user's current password, checked as a sign-in is (the same
     /// throttle and audit), before a change that needs it.
     pub async fn confirm_password(
@@ -268,10 +332,8 @@ impl Auth {
             throttle::Attempt::new("password", Some(&account_ref(Some(user), "")), client.ip);
         self.begin_attempt(&attempt, client, &user.username, "current_password")
             .await?;
-        let hash = self.store.user_credentials(&user.id).await?.password_hash;
-        let real = hash.is_some();
-        match self.passwords.verify(password.to_string(), hash).await {
-            Ok(true) if real => {
+        match self.check_password(Some(user), password).await {
+            Ok((true, _)) => {
                 attempt.succeeded(&self.store).await?;
                 Ok(())
             }
@@ -284,9 +346,17 @@ impl Auth {
                     "bad_password",
                 )
                 .await),
-            Err(password::Busy) => {
+            Err(PasswordProblem::Busy) => {
                 attempt.abandoned(&self.store).await?;
                 Err(AuthError::RateLimited(BUSY_WAIT))
+            }
+            Err(PasswordProblem::DirectoryUnavailable) => {
+                attempt.abandoned(&self.store).await?;
+                Err(AuthError::Unavailable(DIRECTORY_UNAVAILABLE.into()))
+            }
+            Err(PasswordProblem::Store(e)) => {
+                attempt.abandoned(&self.store).await?;
+                Err(e.into())
             }
         }
     }

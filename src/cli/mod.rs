@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod directory;
 mod ldap;
 mod mail;
 mod oidc;
@@ -77,6 +78,9 @@ pub enum Command {
     /// Email: send a test message.
     #[command(subcommand)]
     Mail(mail::MailCommand),
+    /// The upstream directory: sync users and groups now, test the connection, past runs.
+    #[command(subcommand)]
+    Directory(directory::DirectoryCommand),
     /// Print a one-time sign-in link for a user (the URL is the last line).
     LoginLink {
         /// Username or email address.
@@ -201,6 +205,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 Command::Backup { to } => backup(&config, &to).await,
                 Command::Config => show_config(&config),
                 Command::Mail(m) => mail::mail(&config, m).await,
+                Command::Directory(d) => directory::directory(&config, d).await,
                 Command::LoginLink { user, ttl } => login_link(&config, &user, ttl).await,
             }
         }

@@ -202,6 +202,62 @@ settings! {
     ldap_uid_number_start: PosixId = "LATCHKEY_LDAP_UID_NUMBER_START", default "10000";
     /// The first gidNumber given to a new group (keep it apart from the uid range: each user's own group has the gid of their uid).
     ldap_gid_number_start: PosixId = "LATCHKEY_LDAP_GID_NUMBER_START", default "50000";
+    /// The upstream directory to sync users and groups from: `ldap://host[:port]` or `ldaps://host[:port]`; unset (and unset in the console): no sync.
+    directory_url: Option<String> = "LATCHKEY_DIRECTORY_URL";
+    /// `true`: StartTLS on an `ldap://` URL before anything else is sent.
+    directory_starttls: Option<String> = "LATCHKEY_DIRECTORY_STARTTLS";
+    /// PEM file with a CA certificate to trust for the directory, besides the system roots.
+    directory_ca_file: Option<String> = "LATCHKEY_DIRECTORY_CA_FILE";
+    /// `true` accepts any directory certificate. INSECURE: anyone on the path can read the passwords.
+    directory_skip_verify: Option<String> = "LATCHKEY_DIRECTORY_SKIP_VERIFY";
+    /// `true` sends passwords over plain `ldap://` to a host that is not loopback. INSECURE.
+    directory_allow_unencrypted: Option<String> = "LATCHKEY_DIRECTORY_ALLOW_UNENCRYPTED";
+    /// The DN Latchkey binds as to read the directory (empty: anonymous).
+    directory_bind_dn: Option<String> = "LATCHKEY_DIRECTORY_BIND_DN";
+    /// The password of LATCHKEY_DIRECTORY_BIND_DN (stored encrypted when set in the console).
+    directory_bind_password: Option<SecretText> = "LATCHKEY_DIRECTORY_BIND_PASSWORD" [secret];
+    /// The directory's base DN (e.g. `dc=example,dc=org`).
+    directory_base_dn: Option<String> = "LATCHKEY_DIRECTORY_BASE_DN";
+    /// Where users are searched: a DN, or an RDN under the base DN like `ou=people` (default: the base DN, or the preset's).
+    directory_user_base: Option<String> = "LATCHKEY_DIRECTORY_USER_BASE";
+    /// Where groups are searched (default: the base DN, or the preset's).
+    directory_group_base: Option<String> = "LATCHKEY_DIRECTORY_GROUP_BASE";
+    /// Which entries are users (default `(objectClass=person)`, or the preset's).
+    directory_user_filter: Option<String> = "LATCHKEY_DIRECTORY_USER_FILTER";
+    /// Which entries are groups (default: groupOfNames, groupOfUniqueNames or posixGroup, or the preset's).
+    directory_group_filter: Option<String> = "LATCHKEY_DIRECTORY_GROUP_FILTER";
+    /// Which directory the defaults of the mappings fit: `openldap` (also Synology; the default), `active-directory`, `freeipa` or `lldap`.
+    directory_preset: Option<String> = "LATCHKEY_DIRECTORY_PRESET";
+    /// The attribute that identifies an entry for good (default `entryUUID`; `objectGUID` on Active Directory).
+    directory_attr_unique_id: Option<String> = "LATCHKEY_DIRECTORY_ATTR_UNIQUE_ID";
+    /// The attribute that is the username (default `uid`; `sAMAccountName` on Active Directory).
+    directory_attr_username: Option<String> = "LATCHKEY_DIRECTORY_ATTR_USERNAME";
+    /// The attribute that is the email address (default `mail`).
+    directory_attr_email: Option<String> = "LATCHKEY_DIRECTORY_ATTR_EMAIL";
+    /// The attribute that is the first name (default `givenName`).
+    directory_attr_first_name: Option<String> = "LATCHKEY_DIRECTORY_ATTR_FIRST_NAME";
+    /// The attribute that is the last name (default `sn`).
+    directory_attr_last_name: Option<String> = "LATCHKEY_DIRECTORY_ATTR_LAST_NAME";
+    /// The attribute that is the display name (default `cn`; `displayName` on Active Directory).
+    directory_attr_display_name: Option<String> = "LATCHKEY_DIRECTORY_ATTR_DISPLAY_NAME";
+    /// The attribute that holds the profile picture, JPEG or PNG (default `jpegPhoto`; `thumbnailPhoto` on Active Directory; empty: none).
+    directory_attr_picture: Option<String> = "LATCHKEY_DIRECTORY_ATTR_PICTURE";
+    /// The attribute that is a group's name (default `cn`).
+    directory_attr_group_name: Option<String> = "LATCHKEY_DIRECTORY_ATTR_GROUP_NAME";
+    /// The attribute of a group that lists its members: `member` or `uniqueMember` (DNs) or `memberUid` (usernames). Default `member`; posixGroups are read by `memberUid` always.
+    directory_attr_group_member: Option<String> = "LATCHKEY_DIRECTORY_ATTR_GROUP_MEMBER";
+    /// Members of this directory group (its name or DN) are Latchkey administrators, and stop being when they leave it (empty: the sync leaves the admin flag alone).
+    directory_admin_group: Option<String> = "LATCHKEY_DIRECTORY_ADMIN_GROUP";
+    /// How often the sync runs (default `1h`; it also runs at start and on "Sync now").
+    directory_interval: Option<String> = "LATCHKEY_DIRECTORY_INTERVAL";
+    /// Entries asked for per page of a paged search (default 500; Active Directory gives at most 1000).
+    directory_page_size: Option<String> = "LATCHKEY_DIRECTORY_PAGE_SIZE";
+    /// What happens to a user gone from the directory: `disable` (the default; re-enabled when back) or `delete`.
+    directory_delete_mode: Option<String> = "LATCHKEY_DIRECTORY_DELETE_MODE";
+    /// A sync that would disable or delete more than this percentage of the synced users is refused (default 20).
+    directory_max_disable_percent: Option<String> = "LATCHKEY_DIRECTORY_MAX_DISABLE_PERCENT";
+    /// Where synced users' passwords are checked: `directory` (an LDAP bind; the default) or `local` (a password set in Latchkey).
+    directory_passwords: Option<String> = "LATCHKEY_DIRECTORY_PASSWORDS";
 }
 
 impl Config {
@@ -268,6 +324,7 @@ impl Config {
                 ));
             }
         }
+        crate::directory::settings::check_operator(self)?;
         match (&self.tls_cert_file, &self.tls_key_file) {
             (Some(_), None) => Err(ConfigError::new(
                 "LATCHKEY_TLS_KEY_FILE",

@@ -14,6 +14,30 @@ pub struct Group {
     pub display_name: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Made here, or synced from the upstream directory (then its name and members are
+    /// read-only here).
+    pub source: super::user::Source,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+impl Group {
+    pub fn is_synced(&self) -> bool {
+        self.source == super::user::Source::Directory
+    }
+
+    /// A synced group's name, members and existence are the directory's: a change here
+    /// would be undone by the next sync.
+    pub fn check_managed_here(&self, field: &'static str) -> Result<(), Invalid> {
+        if self.is_synced() {
+            Err(Invalid::new(
+                field,
+                "this group is synced from the directory; change it there",
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Group names follow the username rules: lower case, `[a-z0-9_.@-]`, 1–64 characters.

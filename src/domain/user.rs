@@ -19,6 +19,39 @@ pub struct User {
     pub locale: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Where the user comes from: made here, or synced from the upstream directory.
+    pub source: Source,
+    /// The entry's unique id in the upstream directory (entryUUID, objectGUID…) when
+    /// the user is synced from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+impl User {
+    /// Synced from the upstream directory: its profile fields are read-only here.
+    pub fn is_synced(&self) -> bool {
+        self.source == Source::Directory
+    }
+}
+
+/// Where a user or group is managed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Made in Latchkey (console, API, CLI, sign-up).
+    Local,
+    /// Synced from the upstream directory (`src/directory/`).
+    Directory,
+}
+
+impl Source {
+    pub fn of(external_id: &Option<String>) -> Source {
+        if external_id.is_some() {
+            Source::Directory
+        } else {
+            Source::Local
+        }
+    }
 }
 
 /// What it takes to create a user; `validate` normalises and checks it.

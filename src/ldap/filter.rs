@@ -307,6 +307,8 @@ mod tests {
             locale: None,
             created_at: 1_700_000_000,
             updated_at: 1_796_312_587,
+            source: crate::domain::user::Source::Local,
+            external_id: None,
         };
         tree().user(
             &DirUser {
@@ -424,6 +426,8 @@ mod tests {
                     display_name: "Developers".into(),
                     created_at: 0,
                     updated_at: 0,
+                    source: crate::domain::user::Source::Local,
+                    external_id: None,
                 },
                 gid_number: 50000,
                 members: vec!["alice".into(), "bob".into()],

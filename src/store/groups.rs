@@ -5,20 +5,24 @@ use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, conflict_as, missing_as_not_found, new_id, now};
 use crate::domain::group::Group;
+use crate::domain::user::Source;
 
-fn group_from_row(row: &AnyRow) -> Result<Group, sqlx::Error> {
+pub(super) fn group_from_row(row: &AnyRow) -> Result<Group, sqlx::Error> {
+    let external_id: Option<String> = row.try_get("external_id")?;
     Ok(Group {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         display_name: row.try_get("display_name")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        source: Source::of(&external_id),
+        external_id,
     })
 }
 
 macro_rules! columns {
     () => {
-        "id, name, display_name, created_at, updated_at"
+        "id, name, display_name, created_at, updated_at, external_id"
     };
 }
 
@@ -34,7 +38,7 @@ impl Store {
         let sql = concat!(
             "INSERT INTO user_groups (",
             columns!(),
-            ", gid_number) VALUES ($1, $2, $3, $4, $4, $5) RETURNING ",
+            ", gid_number) VALUES ($1, $2, $3, $4, $4, NULL, $5) RETURNING ",
             columns!()
         );
         let row = sqlx::query(sql)
@@ -156,7 +160,7 @@ impl Store {
 
     /// The groups a user belongs to, by name.
     pub async fn groups_of_user(&self, user_id: &str) -> Result<Vec<Group>, StoreError> {
-        let sql = "SELECT g.id, g.name, g.display_name, g.created_at, g.updated_at FROM user_groups g \
+        let sql = "SELECT g.id, g.name, g.display_name, g.created_at, g.updated_at, g.external_id FROM user_groups g \
                    JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.name";
         let rows = sqlx::query(sql)
             .bind(user_id)

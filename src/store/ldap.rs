@@ -218,7 +218,7 @@ impl Store {
         let (condition, param) = user_condition(select);
         let sql = format!(
             "SELECT u.id, u.username, u.email, u.email_verified, u.first_name, u.last_name, \
-             u.display_name, u.is_admin, u.disabled, u.locale, u.created_at, u.updated_at, \
+             u.display_name, u.is_admin, u.disabled, u.locale, u.created_at, u.updated_at, u.external_id, \
              u.uid_number, g.name AS group_name FROM users u \
              LEFT JOIN group_members m ON m.user_id = u.id \
              LEFT JOIN user_groups g ON g.id = m.group_id \
@@ -249,7 +249,7 @@ impl Store {
     pub async fn directory_groups(&self, select: &Select) -> Result<Vec<DirGroup>, StoreError> {
         let (condition, param) = group_condition(select);
         let sql = format!(
-            "SELECT g.id, g.name, g.display_name, g.created_at, g.updated_at, g.gid_number, \
+            "SELECT g.id, g.name, g.display_name, g.created_at, g.updated_at, g.external_id, g.gid_number, \
              u.username AS member FROM user_groups g \
              LEFT JOIN group_members m ON m.group_id = g.id \
              LEFT JOIN users u ON u.id = m.user_id AND u.disabled = 0 \
@@ -263,13 +263,7 @@ impl Store {
             let id: String = row.try_get("id")?;
             if groups.last().is_none_or(|g| g.group.id != id) {
                 groups.push(DirGroup {
-                    group: Group {
-                        id,
-                        name: row.try_get("name")?,
-                        display_name: row.try_get("display_name")?,
-                        created_at: row.try_get("created_at")?,
-                        updated_at: row.try_get("updated_at")?,
-                    },
+                    group: super::groups::group_from_row(row)?,
                     gid_number: row.try_get("gid_number")?,
                     members: Vec::new(),
                 });

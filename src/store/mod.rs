@@ -11,6 +11,7 @@ mod claims;
 mod clients;
 mod conns;
 mod credentials;
+pub mod directory;
 pub mod files;
 mod grants;
 mod grouped;

@@ -75,7 +75,7 @@ impl Store {
             "SELECT ",
             columns!(),
             ", u.id, u.username, u.email, u.email_verified, u.first_name, u.last_name, u.display_name, u.is_admin, u.disabled, \
-             u.locale, u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
+             u.locale, u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.external_id, \
              (SELECT k.scope FROM oidc_consents k WHERE k.user_id = u.id AND k.client_id = $2) AS consent_scope \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1"
         );
@@ -88,6 +88,7 @@ impl Store {
             return Ok(None);
         };
         let session = session_from_row(&row)?;
+        let external_id: Option<String> = row.try_get("external_id")?;
         let user = User {
             id: row.try_get("id")?,
             username: row.try_get("username")?,
@@ -101,6 +102,8 @@ impl Store {
             locale: row.try_get("locale")?,
             created_at: row.try_get("u_created_at")?,
             updated_at: row.try_get("u_updated_at")?,
+            source: crate::domain::user::Source::of(&external_id),
+            external_id,
         };
         Ok(Some((session, user, row.try_get("consent_scope")?)))
     }

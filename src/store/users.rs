@@ -6,12 +6,12 @@ use sqlx::any::AnyRow;
 use super::claims::{subject_from_row, subject_sql};
 use super::{Backend, Store, StoreError, Tx, conflict_as, flag, new_id, now};
 use crate::domain::claims::Subject;
-use crate::domain::user::{NewUser, User};
+use crate::domain::user::{NewUser, Source, User};
 
 macro_rules! columns {
     () => {
         "id, username, email, email_verified, first_name, last_name, display_name, \
-                       is_admin, disabled, locale, created_at, updated_at"
+                       is_admin, disabled, locale, created_at, updated_at, external_id"
     };
 }
 
@@ -36,6 +36,7 @@ macro_rules! head_scan {
 }
 
 pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+    let external_id: Option<String> = row.try_get("external_id")?;
     Ok(User {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
@@ -49,6 +50,8 @@ pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         locale: row.try_get("locale")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        source: Source::of(&external_id),
+        external_id,
     })
 }
 
@@ -233,7 +236,7 @@ impl Store {
         let sql = concat!(
             "INSERT INTO users (",
             columns!(),
-            ", uid_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10, $11) RETURNING ",
+            ", uid_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10, NULL, $11) RETURNING ",
             columns!()
         );
         let row = sqlx::query(sql)

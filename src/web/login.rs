@@ -155,6 +155,7 @@ pub async fn password(
             format!("Too many attempts: {e}."),
         ),
         Err(AuthError::NotAllowed(m)) => (StatusCode::FORBIDDEN, m),
+        Err(AuthError::Unavailable(m)) => (StatusCode::SERVICE_UNAVAILABLE, m),
         Err(AuthError::Invalid(_)) => (
             StatusCode::BAD_REQUEST,
             format!("A username or email has at most {LOGIN_MAX} characters."),

@@ -33,6 +33,8 @@ struct ProfilePage<'a> {
     email: &'a str,
     locale: &'a str,
     can_change_email: bool,
+    /// Synced from the directory: names and email are read-only here.
+    synced: bool,
 }
 
 /// Whether the "not verified" banner shows for this user.
@@ -80,7 +82,8 @@ async fn render(
             .or(user.email.as_deref())
             .unwrap_or_default(),
         locale: &form.locale,
-        can_change_email: policy.users_change_email,
+        can_change_email: policy.users_change_email && !user.is_synced(),
+        synced: user.is_synced(),
     };
     Ok(page.render(status, &view))
 }
@@ -134,7 +137,7 @@ pub async fn save(
     super::verify_csrf(&state, &headers, form.csrf.as_deref())?;
     let user = &signed_in.user;
     let policy = crate::auth::email::policy(&state.mail).await?;
-    let typed_email = if policy.users_change_email {
+    let typed_email = if policy.users_change_email && !user.is_synced() {
         form.email.clone()
     } else {
         user.email.clone()

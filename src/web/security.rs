@@ -85,6 +85,8 @@ struct SecurityPage<'a> {
     passkeys: Vec<PasskeyView>,
     password_login: bool,
     has_password: bool,
+    /// The password is the upstream directory's (a synced user): nothing to set here.
+    directory_password: bool,
     totp_enabled: bool,
     recovery_left: i64,
     sessions: Vec<SessionView>,
@@ -181,6 +183,11 @@ async fn render(
             .collect(),
         password_login: state.auth.password_login_enabled(),
         has_password: creds.password_hash.is_some(),
+        directory_password: state
+            .directory
+            .checks_password_of(&signed_in.user)
+            .await
+            .is_some(),
         totp_enabled: creds.totp_secret_sealed.is_some(),
         recovery_left: state.store.unused_recovery_codes(user_id).await?,
         sessions: sessions
@@ -333,6 +340,11 @@ pub async fn set_password(
     if !state.auth.password_login_enabled() {
         return Err(WebError::Forbidden(
             "Password sign-in is turned off on this server.".into(),
+        ));
+    }
+    if state.directory.checks_password_of(user).await.is_some() {
+        return Err(WebError::Forbidden(
+            "Your password is the one of your account in the directory: change it there.".into(),
         ));
     }
     let client = auth_client(&state, &headers, &info);

@@ -12,6 +12,7 @@ mod auth;
 mod cli;
 mod config_errors;
 mod crash;
+mod directory;
 mod file_modes;
 mod floods;
 mod fuzz_corpus;

@@ -161,6 +161,8 @@ struct GroupPage<'a> {
     members: Vec<MemberRow>,
     /// Clients only this group's members may use (id, name).
     clients: Vec<(String, String)>,
+    /// The entry's DN, when the group is synced from the directory.
+    directory_dn: Option<String>,
     error: Option<FieldError>,
 }
 
@@ -188,6 +190,15 @@ async fn render_detail(
 ) -> Result<Response, WebError> {
     let members = state.store.members_of_group(&group.id).await?;
     let clients = state.store.clients_limited_to_group(&group.id).await?;
+    let directory_dn = match group.is_synced() {
+        true => {
+            state
+                .store
+                .external_dn(crate::store::directory::Synced::Group, &group.id)
+                .await?
+        }
+        false => None,
+    };
     let current = GroupForm {
         csrf: None,
         name: group.name.clone(),
@@ -218,6 +229,7 @@ async fn render_detail(
                 })
                 .collect(),
             clients,
+            directory_dn,
             error: rejected.error,
         },
     ))
@@ -256,6 +268,12 @@ pub async fn rename(
     let Some(before) = state.store.group_by_id(&id).await? else {
         return Ok(not_found());
     };
+    if before.is_synced() {
+        return Ok(see_other(
+            &format!("/admin/groups/{id}?error=group_synced"),
+            [],
+        ));
+    }
     let none = Flash::default();
     let reject = |error: FieldError| Rejected {
         form: Some(&form),
@@ -353,6 +371,12 @@ pub async fn delete(
     let Some(group) = state.store.group_by_id(&id).await? else {
         return Ok(gone("/admin/groups"));
     };
+    if group.is_synced() {
+        return Ok(see_other(
+            &format!("/admin/groups/{id}?error=group_synced"),
+            [],
+        ));
+    }
     if in_use(&state, &id).await? {
         return Ok(see_other(
             &format!("/admin/groups/{id}?error=group_in_use"),
@@ -394,6 +418,12 @@ pub async fn add_member(
     let Some(group) = state.store.group_by_id(&id).await? else {
         return Ok(not_found());
     };
+    if group.is_synced() {
+        return Ok(see_other(
+            &format!("/admin/groups/{id}?error=group_synced"),
+            [],
+        ));
+    }
     let login = form.username.trim();
     let user = if login.is_empty() {
         None
@@ -449,6 +479,12 @@ pub async fn remove_member(
     let Some(group) = state.store.group_by_id(&id).await? else {
         return Ok(gone("/admin/groups"));
     };
+    if group.is_synced() {
+        return Ok(see_other(
+            &format!("/admin/groups/{id}?error=group_synced"),
+            [],
+        ));
+    }
     if !state.store.group_member_ids(&id).await?.contains(&user_id) {
         return Ok(gone(&here));
     }

@@ -7,6 +7,7 @@ mod api_keys;
 mod audit_log;
 mod claims;
 mod clients;
+mod directory;
 mod email;
 mod groups;
 mod invites;
@@ -148,6 +149,13 @@ pub fn routes() -> Router<AppState> {
             "/admin/api-keys/{id}/revoke",
             get(api_keys::revoke_confirm).post(api_keys::revoke),
         )
+        .route(
+            "/admin/directory",
+            get(directory::page).post(directory::save),
+        )
+        .route("/admin/directory/preset", post(directory::preset))
+        .route("/admin/directory/test", post(directory::test))
+        .route("/admin/directory/sync", post(directory::sync))
         .route("/admin/ldap", get(ldap::page))
         .route("/admin/ldap/accounts", post(ldap::create))
         .route("/admin/ldap/accounts/{name}/disable", post(ldap::disable))
@@ -278,6 +286,9 @@ fn message(code: &str) -> Option<&'static str> {
         "group_created" => "The group was created.",
         "group_updated" => "The group was saved.",
         "group_deleted" => "The group was deleted.",
+        "group_synced" => {
+            "This group is synced from the directory: its name and members are changed there."
+        }
         "group_in_use" => {
             "Applications are limited to this group (see below). Deleting it would let everyone \
              use them, so it cannot be deleted while they are."

@@ -34,6 +34,7 @@ struct UserRow {
     email: String,
     is_admin: bool,
     disabled: bool,
+    synced: bool,
 }
 
 #[derive(Template)]
@@ -87,6 +88,7 @@ pub async fn list(
         users: found
             .into_iter()
             .map(|u| UserRow {
+                synced: u.is_synced(),
                 email: u.email.unwrap_or_default(),
                 id: u.id,
                 username: u.username,
@@ -171,6 +173,12 @@ struct NewUserPage<'a> {
 }
 
 impl NewUserPage<'_> {
+    fn synced(&self) -> bool {
+        false
+    }
+    fn admin_from_directory(&self) -> bool {
+        false
+    }
     fn error_for(&self, field: &str) -> Option<&str> {
         error_for(&self.error, field)
     }
@@ -278,11 +286,20 @@ struct UserPage<'a> {
     app_password_base: String,
     expiry_choices: &'static [(&'static str, &'static str)],
     ldap_on: bool,
+    /// The entry's DN, when the user is synced from the directory.
+    directory_dn: Option<String>,
+    admin_locked: bool,
 }
 
 impl UserPage<'_> {
     fn error_for(&self, field: &str) -> Option<&str> {
         error_for(&self.error, field)
+    }
+    fn synced(&self) -> bool {
+        self.user.is_synced()
+    }
+    fn admin_from_directory(&self) -> bool {
+        self.admin_locked
     }
 }
 
@@ -350,6 +367,15 @@ async fn render_detail(
         app_password_base: format!("/admin/users/{}/app-passwords", user.id),
         expiry_choices: crate::web::app_passwords::EXPIRY_CHOICES,
         ldap_on: crate::ldap::recipes::Connect::new(&state.config, state.ldap_addrs).is_some(),
+        directory_dn: match user.is_synced() {
+            true => state
+                .store
+                .external_dn(crate::store::directory::Synced::User, &user.id)
+                .await?
+                .or_else(|| user.external_id.clone()),
+            false => None,
+        },
+        admin_locked: state.directory.manages_admin_flag(user).await,
     };
     Ok(page.render(shown.status, &view))
 }
@@ -423,6 +449,11 @@ pub async fn update(
         Ok(v) => v,
         Err(e) => return render_detail(&state, &headers, &admin, &before, rejected(e)).await,
     };
+    let mut valid = valid;
+    if state.directory.manages_admin_flag(&before).await {
+        // The checkbox is disabled (not sent): the directory's admin group decides.
+        valid.is_admin = before.is_admin;
+    }
     if before.id == admin.user().id && !valid.is_admin {
         let e = FieldError {
             field: "is_admin",

@@ -17,17 +17,17 @@ const CB: &str = "https://app.example.com/callback";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9qH2Yfj1t4-JW7Ux7BY9JqvdY";
 pub const CHALLENGE: &str = "iL4gp1vDueMyF0ocW7BWIJ5TVO7dbKU_NB5dE2f_fFA";
 
-struct Rp {
-    id: String,
-    secret: Option<String>,
+pub struct Rp {
+    pub id: String,
+    pub secret: Option<String>,
 }
 
-async fn client(server: &TestServer, spec: ClientSpec) -> Rp {
+pub async fn client(server: &TestServer, spec: ClientSpec) -> Rp {
     let (c, secret) = register(&server.running().state.store, spec).await.unwrap();
     Rp { id: c.id, secret }
 }
 
-fn spec(alg: &str) -> ClientSpec {
+pub fn spec(alg: &str) -> ClientSpec {
     ClientSpec {
         name: "Wiki".into(),
         redirect_uris: vec![CB.into()],
@@ -72,7 +72,7 @@ fn query_of(location: &str) -> std::collections::HashMap<String, String> {
 }
 
 /// Authorize (approving consent when asked) and return the code.
-async fn get_code(b: &Browser, rp: &Rp, extra: &str) -> String {
+pub async fn get_code(b: &Browser, rp: &Rp, extra: &str) -> String {
     let mut res = b.get(&authorize_path(rp, extra)).await;
     if res.status == 200 && res.body.contains("Allow") {
         let fields = hidden_fields(&res.body);
@@ -118,7 +118,7 @@ fn hidden_fields(html: &str) -> Vec<(String, String)> {
     out
 }
 
-async fn token(
+pub async fn token(
     server: &TestServer,
     rp: &Rp,
     form: &[(&str, &str)],
@@ -141,7 +141,7 @@ async fn token(
     (status, res.json().await.unwrap_or(Value::Null), headers)
 }
 
-async fn redeem(server: &TestServer, rp: &Rp, code: &str) -> (u16, Value) {
+pub async fn redeem(server: &TestServer, rp: &Rp, code: &str) -> (u16, Value) {
     let (s, v, _) = token(
         server,
         rp,
