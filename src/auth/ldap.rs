@@ -18,7 +18,7 @@ use crate::domain::user::User;
 use crate::store::{AppPassword, LdapAccount, Store, StoreError, now};
 
 /// The reason a bind could not be checked because the upstream directory is down.
-const DIRECTORY_UNAVAILABLE: &str = "directory_unavailable";
+const DIRECTORY_DOWN: &str = "directory_unavailable";
 
 /// Letters of app passwords: lower case, no vowels (no words), no look-alikes
 /// (`l`, `i`, `o`), easy to pick on a TV remote's keyboard.
@@ -234,7 +234,7 @@ impl Auth {
                 }
             }
         };
-        if matches!(outcome, Err(reason) if reason == DIRECTORY_UNAVAILABLE) {
+        if matches!(outcome, Err(reason) if reason == DIRECTORY_DOWN) {
             // Not a failed attempt: the directory could not say.
             attempt.abandoned(&self.store).await?;
             return Err(AuthError::Unavailable(
@@ -348,7 +348,7 @@ impl Auth {
                         }
                         crate::directory::PasswordCheck::Unavailable(why) => {
                             tracing::warn!(event = "directory.unavailable", user = %user.id, error = %why, "an LDAP bind could not be checked: the directory did not answer");
-                            Err(DIRECTORY_UNAVAILABLE)
+                            Err(DIRECTORY_DOWN)
                         }
                         _ => Err("bad_password"),
                     },

@@ -90,20 +90,12 @@ pub struct Fetched {
     pub groups: Vec<Entry>,
 }
 
-/// The TLS settings rustls uses: system roots, plus the CA file; or no check at all.
+/// The TLS settings rustls uses: the system roots plus the CA file.
 fn tls_config(config: &DirectoryConfig) -> Result<Arc<rustls::ClientConfig>, DirectoryError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| DirectoryError::Config(e.to_string()))?;
-    if config.skip_verify {
-        return Ok(Arc::new(
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-                .with_no_client_auth(),
-        ));
-    }
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
@@ -125,59 +117,16 @@ fn tls_config(config: &DirectoryConfig) -> Result<Arc<rustls::ClientConfig>, Dir
     ))
 }
 
-/// `SKIP_VERIFY`: every certificate is accepted (signatures are still checked).
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 /// A new connection, TLS as configured, not yet bound.
 pub async fn connect(config: &DirectoryConfig) -> Result<Ldap, DirectoryError> {
     let mut settings = LdapConnSettings::new().set_conn_timeout(CONNECT_TIMEOUT);
     if config.tls != Tls::None {
-        settings = settings
-            .set_config(tls_config(config)?)
-            .set_starttls(config.tls == Tls::StartTls);
+        settings = settings.set_starttls(config.tls == Tls::StartTls);
+        // SKIP_VERIFY: ldap3's own configuration that accepts any certificate.
+        settings = match config.skip_verify {
+            true => settings.set_no_tls_verify(true),
+            false => settings.set_config(tls_config(config)?),
+        };
     }
     let (conn, ldap) = LdapConnAsync::with_settings(settings, &config.url)
         .await

@@ -9,6 +9,7 @@
 //! - this file: the runs (at start, on the interval, on demand), one at a time.
 
 pub mod client;
+pub mod fields;
 pub mod mapping;
 pub mod plan;
 pub mod settings;

@@ -316,8 +316,8 @@ impl Store {
             .await?;
         }
         if !changes.add_members.is_empty() || !changes.remove_members.is_empty() {
-            let users = external_ids(&mut tx, "users").await?;
-            let groups = external_ids(&mut tx, "user_groups").await?;
+            let users = external_ids(&mut tx, Synced::User).await?;
+            let groups = external_ids(&mut tx, Synced::Group).await?;
             let pair = |(g, u): &(String, String)| Some((groups.get(g)?, users.get(u)?));
             for (group, user) in changes.remove_members.iter().filter_map(pair) {
                 sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
@@ -422,10 +422,10 @@ async fn insert_run(tx: &mut Tx, run: &DirectoryRun) -> Result<(), StoreError> {
 }
 
 /// external id → id, for the synced rows of `table`.
-async fn external_ids(tx: &mut Tx, table: &str) -> Result<HashMap<String, String>, StoreError> {
-    let sql = match table {
-        "users" => "SELECT id, external_id FROM users WHERE external_id IS NOT NULL",
-        _ => "SELECT id, external_id FROM user_groups WHERE external_id IS NOT NULL",
+async fn external_ids(tx: &mut Tx, kind: Synced) -> Result<HashMap<String, String>, StoreError> {
+    let sql = match kind {
+        Synced::User => "SELECT id, external_id FROM users WHERE external_id IS NOT NULL",
+        Synced::Group => "SELECT id, external_id FROM user_groups WHERE external_id IS NOT NULL",
     };
     let rows = sqlx::query(sql).fetch_all(&mut **tx).await?;
     rows.iter()

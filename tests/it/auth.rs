@@ -18,20 +18,9 @@ async fn user_with_password(server: &TestServer, username: &str) -> latchkey::do
     people::with_password(&server.running().state, people::named(username)).await
 }
 
-/// Give the user TOTP; returns the secret.
+/// Give the user TOTP; returns the secret and recovery codes.
 async fn enrol_totp(server: &TestServer, user_id: &str) -> (Vec<u8>, Vec<String>) {
-    let state = &server.running().state;
-    let secret = totp::new_secret();
-    let sealed = state
-        .encryption
-        .seal(&latchkey::auth::totp_context(user_id), &secret);
-    let (codes, hashes) = totp::new_recovery_codes();
-    state
-        .store
-        .activate_totp(user_id, &sealed, 0, &hashes)
-        .await
-        .unwrap();
-    (secret, codes)
+    people::enrol_totp(&server.running().state, user_id).await
 }
 
 async fn password_login(

@@ -50,3 +50,19 @@ pub async fn sign_in(b: &Browser, login: &str) {
         .await;
     assert_eq!(res.status, 303, "{login} signs in: {}", res.body);
 }
+
+/// Give the user TOTP (as finishing enrolment would); returns the secret and the
+/// recovery codes.
+pub async fn enrol_totp(state: &AppState, user_id: &str) -> (Vec<u8>, Vec<String>) {
+    let secret = latchkey::auth::totp::new_secret();
+    let sealed = state
+        .encryption
+        .seal(&latchkey::auth::totp_context(user_id), &secret);
+    let (codes, hashes) = latchkey::auth::totp::new_recovery_codes();
+    state
+        .store
+        .activate_totp(user_id, &sealed, 0, &hashes)
+        .await
+        .unwrap();
+    (secret, codes)
+}

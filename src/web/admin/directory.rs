@@ -307,6 +307,19 @@ pub async fn preset(
     }
 }
 
+/// "Test connection" or "Sync now" before the settings can be used.
+async fn not_set_up(
+    state: &AppState,
+    headers: &HeaderMap,
+    admin: &AdminSession,
+) -> Result<Response, WebError> {
+    let shown = Shown {
+        alert: Some("Set up the directory first: its settings cannot be used yet."),
+        ..Shown::default()
+    };
+    render(state, headers, admin, shown, StatusCode::CONFLICT).await
+}
+
 /// Bind and count, and say what happened; nothing changes.
 pub async fn test(
     State(state): State<AppState>,
@@ -316,11 +329,7 @@ pub async fn test(
 ) -> Result<Response, WebError> {
     crate::web::verify_csrf(&state, &headers, csrf_of(&form))?;
     let Some(config) = state.directory.reload().await?.usable().cloned() else {
-        let shown = Shown {
-            alert: Some("Set up the directory first: its settings cannot be used yet."),
-            ..Shown::default()
-        };
-        return render(&state, &headers, &admin, shown, StatusCode::CONFLICT).await;
+        return not_set_up(&state, &headers, &admin).await;
     };
     let report = state.directory.test_connection(&config).await;
     let text = match &report.error {
@@ -354,11 +363,7 @@ pub async fn sync(
 ) -> Result<Response, WebError> {
     crate::web::verify_csrf(&state, &headers, csrf_of(&form))?;
     if state.directory.reload().await?.usable().is_none() {
-        let shown = Shown {
-            alert: Some("Set up the directory first: its settings cannot be used yet."),
-            ..Shown::default()
-        };
-        return render(&state, &headers, &admin, shown, StatusCode::CONFLICT).await;
+        return not_set_up(&state, &headers, &admin).await;
     }
     let report = state
         .directory

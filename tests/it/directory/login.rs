@@ -33,7 +33,11 @@ async fn a_synced_user_signs_in_with_the_directory_password_and_nothing_else() {
     );
     // The security page says where the password lives; no local password can be set.
     let page = b.get("/account/security").await;
-    assert!(page.body.contains("directory"), "{}", page.body);
+    assert!(
+        page.body.contains("your organisation's directory"),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains("name=\"new_password\""));
 
     // Wrong, empty and filter-shaped attempts all fail the same way.
@@ -63,7 +67,7 @@ async fn a_synced_user_signs_in_with_the_directory_password_and_nothing_else() {
 
     // With TOTP on, the directory password is only the first step.
     let bob = user(&server, "bob").await;
-    let secret = super::enrol_totp(&server, &bob.id).await;
+    let (secret, _) = crate::people::enrol_totp(state, &bob.id).await;
     let b = Browser::new(&server.base, APP);
     let res = password_attempt(&b, "bob", "bob-directory-pw").await;
     assert_eq!(res.status, 303);

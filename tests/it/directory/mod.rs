@@ -105,22 +105,6 @@ pub async fn signed_in_admin(server: &TestServer) -> Browser {
     b
 }
 
-/// Give the user TOTP; returns the secret.
-pub async fn enrol_totp(server: &TestServer, user_id: &str) -> Vec<u8> {
-    let state = &server.running().state;
-    let secret = latchkey::auth::totp::new_secret();
-    let sealed = state
-        .encryption
-        .seal(&latchkey::auth::totp_context(user_id), &secret);
-    let (_, hashes) = latchkey::auth::totp::new_recovery_codes();
-    state
-        .store
-        .activate_totp(user_id, &sealed, 0, &hashes)
-        .await
-        .unwrap();
-    secret
-}
-
 /// The peer itself, checked with OpenLDAP's own tools before anything relies on it.
 mod peer {
     use std::process::{Command, Output};

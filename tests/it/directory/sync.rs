@@ -406,4 +406,16 @@ async fn a_wrong_bind_password_and_an_unknown_ca_are_failed_runs_that_say_why() 
     assert!(synced_names(&server).await.is_empty());
     assert!(!events(&server, "directory.sync.failed").await.is_empty());
     server.stop().await;
+
+    // SKIP_VERIFY (loudly insecure) takes that same certificate.
+    env.push(("LATCHKEY_DIRECTORY_SKIP_VERIFY".into(), "true".into()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = TestServer::start(&pairs).await;
+    let report = sync(&server).await;
+    assert!(
+        matches!(report.outcome.as_str(), "applied" | "unchanged"),
+        "{report:?}"
+    );
+    assert_eq!(synced_names(&server).await.len(), 5);
+    server.stop().await;
 }
