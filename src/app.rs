@@ -38,6 +38,8 @@ pub struct AppInner {
     pub pictures: crate::media::Pictures,
     /// The upstream directory users and groups are synced from (when one is set up).
     pub directory: Arc<crate::directory::Directory>,
+    /// Forward-auth's sessions and folded events in memory.
+    pub proxy: crate::proxy::Proxy,
     /// Where the LDAP listeners listen (plain with StartTLS, LDAPS), once bound.
     pub ldap_addrs: (Option<SocketAddr>, Option<SocketAddr>),
 }
@@ -282,6 +284,7 @@ pub async fn start(
         mail,
         pictures: Default::default(),
         directory,
+        proxy: Default::default(),
         ldap_addrs: ldap_listeners.addrs(),
     }));
     let app = router(state.clone());
@@ -405,6 +408,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes())
         .merge(crate::oidc::routes())
         .merge(crate::api::routes())
+        .merge(crate::proxy::routes())
         .fallback(crate::web::not_found)
         // Error pages anywhere (not found included) show the application's name.
         .layer(axum::middleware::from_fn_with_state(

@@ -120,6 +120,63 @@ pub async fn record_with(
     Ok(stored)
 }
 
+/// Events that happen again and again (a service binding for every request it
+/// checks, a denied browser retrying): the first of a key in `WINDOW` is a row, the
+/// ones after it only a log line, and the next row says how many it stands for. At
+/// most `HELD` keys are remembered; past that, a key is a row every time.
+pub struct Folding<K> {
+    seen: std::sync::Mutex<std::collections::HashMap<K, Folded>>,
+}
+
+struct Folded {
+    row_at: std::time::Instant,
+    folded: u64,
+}
+
+impl<K> Default for Folding<K> {
+    fn default() -> Self {
+        Folding {
+            seen: Default::default(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Folding<K> {
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+    const HELD: usize = 10_000;
+
+    /// `Some(n)`: write a row, standing also for `n` events folded since the last
+    /// one; `None`: folded into the next row.
+    pub fn note(&self, key: K) -> Option<u64> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(recent) = seen.get_mut(&key) {
+            if recent.row_at.elapsed() < Self::WINDOW {
+                recent.folded += 1;
+                return None;
+            }
+            let folded = recent.folded;
+            *recent = Folded {
+                row_at: std::time::Instant::now(),
+                folded: 0,
+            };
+            return Some(folded);
+        }
+        if seen.len() >= Self::HELD {
+            seen.retain(|_, r| r.row_at.elapsed() < Self::WINDOW);
+        }
+        if seen.len() < Self::HELD {
+            seen.insert(
+                key,
+                Folded {
+                    row_at: std::time::Instant::now(),
+                    folded: 0,
+                },
+            );
+        }
+        Some(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

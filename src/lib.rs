@@ -17,6 +17,7 @@ pub mod logging;
 pub mod mail;
 pub mod media;
 pub mod oidc;
+pub mod proxy;
 pub mod settings;
 pub mod setup;
 pub mod store;

@@ -9,6 +9,7 @@ mod docs;
 mod groups;
 mod keys;
 mod ldap;
+mod proxy_apps;
 mod settings;
 mod users;
 
@@ -44,7 +45,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
 #[openapi(
     info(
         title = "Latchkey REST API",
-        description = "Administer Latchkey: users, groups, custom claims, OIDC clients, LDAP \
+        description = "Administer Latchkey: users, groups, custom claims, OIDC clients, proxied applications, LDAP \
                        service accounts and app passwords, API keys and the audit log. Authenticate with an API key: `Authorization: Bearer lk_…`. \
                        A key acts with its owner's rights: an administrator's key can administer, \
                        anyone else's key sees only its owner. Errors are RFC 9457 problems \
@@ -57,6 +58,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
         (name = "users", description = "Users and their custom claims (administrators)"),
         (name = "groups", description = "Groups, memberships and group claims (administrators)"),
         (name = "clients", description = "OIDC clients (administrators)"),
+        (name = "proxy-apps", description = "Applications behind a reverse proxy, checked by forward-auth (administrators)"),
         (name = "api-keys", description = "API keys"),
         (name = "ldap", description = "LDAP service accounts (administrators) and users' app passwords"),
         (name = "settings", description = "Runtime settings (administrators)"),
@@ -104,6 +106,12 @@ fn router_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(clients::list, clients::create))
         .routes(routes!(clients::show, clients::update, clients::delete))
         .routes(routes!(clients::rotate))
+        .routes(routes!(proxy_apps::list, proxy_apps::create))
+        .routes(routes!(
+            proxy_apps::show,
+            proxy_apps::update,
+            proxy_apps::delete
+        ))
         .routes(routes!(settings::list, settings::update))
         .routes(routes!(directory::show, directory::update))
         .routes(routes!(directory::sync))

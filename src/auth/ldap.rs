@@ -50,54 +50,8 @@ pub struct LdapMemory {
 
 /// Services bind again and again (Nextcloud binds for each request it checks): a
 /// successful bind is an audit row the first time in a minute for its account,
-/// method and address, and a log line every time. The row after the minute says how
-/// many binds it stands for. Only successful binds are kept, at most `BINDS_HELD`.
-#[derive(Default)]
-struct RecentBinds {
-    seen: std::sync::Mutex<std::collections::HashMap<(String, &'static str, String), Recent>>,
-}
-
-struct Recent {
-    row_at: std::time::Instant,
-    folded: u64,
-}
-
-const BINDS_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
-const BINDS_HELD: usize = 10_000;
-
-impl RecentBinds {
-    /// `Some(n)`: write a row, standing also for `n` binds folded since the last one;
-    /// `None`: folded into the next row.
-    fn note(&self, who: &str, method: &'static str, ip: &str) -> Option<u64> {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (who.to_string(), method, ip.to_string());
-        if let Some(recent) = seen.get_mut(&key) {
-            if recent.row_at.elapsed() < BINDS_WINDOW {
-                recent.folded += 1;
-                return None;
-            }
-            let folded = recent.folded;
-            *recent = Recent {
-                row_at: std::time::Instant::now(),
-                folded: 0,
-            };
-            return Some(folded);
-        }
-        if seen.len() >= BINDS_HELD {
-            seen.retain(|_, r| r.row_at.elapsed() < BINDS_WINDOW);
-        }
-        if seen.len() < BINDS_HELD {
-            seen.insert(
-                key,
-                Recent {
-                    row_at: std::time::Instant::now(),
-                    folded: 0,
-                },
-            );
-        }
-        Some(0)
-    }
-}
+/// method and address, and a log line every time (see `audit::Folding`).
+type RecentBinds = audit::Folding<(String, &'static str, String)>;
 
 /// Who is bound, after a successful bind.
 #[derive(Debug, Clone)]
@@ -150,10 +104,74 @@ pub fn check_label(field: &'static str, label: &str) -> Result<String, Invalid> 
     Ok(label.to_string())
 }
 
+/// Where a bind-like check came from: its throttle and its events.
+#[derive(Debug, Clone, Copy)]
+pub struct Channel {
+    /// The throttle's kind, shared by every check that guesses the same secrets.
+    kind: &'static str,
+    rate_limited: &'static str,
+    succeeded: &'static str,
+    failed: &'static str,
+}
+
+impl Channel {
+    pub const LDAP: Channel = Channel {
+        kind: "ldap",
+        rate_limited: "ldap.rate_limited",
+        succeeded: "ldap.bind.succeeded",
+        failed: "ldap.bind.failed",
+    };
+    /// `Authorization: Basic` with an app password at the forward-auth check.
+    pub const PROXY_BASIC: Channel = Channel {
+        kind: "ldap",
+        rate_limited: "proxy.basic.rate_limited",
+        succeeded: "proxy.basic.succeeded",
+        failed: "proxy.basic.failed",
+    };
+}
+
 impl Auth {
     /// Check a simple bind. `dn` is what the client sent (for the audit log).
     pub async fn ldap_bind(
         &self,
+        name: &BindName,
+        dn: &str,
+        secret: &str,
+        mode: LdapPasswordBind,
+        client: &Client,
+    ) -> Result<Bound, AuthError> {
+        self.bind_as(Channel::LDAP, name, dn, secret, mode, client)
+            .await
+    }
+
+    /// A username and an app password, checked (and throttled, and audited) as an
+    /// LDAP bind with app passwords is: the forward-auth check's `Basic` callers.
+    pub async fn app_password_check(
+        &self,
+        username: &str,
+        secret: &str,
+        client: &Client,
+    ) -> Result<User, AuthError> {
+        let name = BindName::User(username.to_string());
+        match self
+            .bind_as(
+                Channel::PROXY_BASIC,
+                &name,
+                "",
+                secret,
+                LdapPasswordBind::AppPasswords,
+                client,
+            )
+            .await?
+        {
+            Bound::User(user) => Ok(user),
+            Bound::Service(_) => Err(AuthError::InvalidCredentials("bad_password")),
+        }
+    }
+
+    async fn bind_as(
+        &self,
+        channel: Channel,
         name: &BindName,
         dn: &str,
         secret: &str,
@@ -186,7 +204,7 @@ impl Auth {
             (BindName::Service(s), _, _) => format!("ldap_account_name:{s}"),
             _ => account_ref(None, typed),
         };
-        let attempt = throttle::Attempt::new("ldap", Some(&reference), client.ip);
+        let attempt = throttle::Attempt::new(channel.kind, Some(&reference), client.ip);
         // Only the account password (argon2, guessable) is counted before its check;
         // service-account secrets and app passwords are one hash of 128+ random bits.
         let counted_first =
@@ -196,15 +214,15 @@ impl Auth {
             begin_attempt_as(
                 store,
                 keys,
-                "ldap.rate_limited",
+                channel.rate_limited,
                 &attempt,
                 client,
                 typed,
-                "ldap",
+                channel.kind,
             )
             .await?;
         } else {
-            self.check_unlocked_as("ldap.rate_limited", &attempt, client, typed, "ldap")
+            self.check_unlocked_as(channel.rate_limited, &attempt, client, typed, channel.kind)
                 .await?;
         }
         let outcome = match name {
@@ -254,11 +272,11 @@ impl Auth {
                 };
                 let origin = client.origin(actor);
                 let ip = client.ip.to_string();
-                match self.ldap.binds.note(who, method, &ip) {
+                match self.ldap.binds.note((who.to_string(), method, ip.clone())) {
                     Some(folded) => {
                         audit::record(
                             &self.store,
-                            "ldap.bind.succeeded",
+                            channel.succeeded,
                             &origin,
                             subject,
                             json!({"dn": dn, "method": method, "folded_since_last_row": folded}),
@@ -267,7 +285,7 @@ impl Auth {
                     }
                     None => tracing::info!(
                         target: "audit",
-                        event = "ldap.bind.succeeded",
+                        event = channel.succeeded,
                         actor = actor.unwrap_or("-"),
                         subject = subject.unwrap_or("-"),
                         ip = %ip,
@@ -284,7 +302,7 @@ impl Auth {
                 let subject = user.as_ref().map(|u| u.id.as_str());
                 audit::record(
                     &self.store,
-                    "ldap.bind.failed",
+                    channel.failed,
                     &client.origin(subject),
                     subject,
                     json!({

@@ -81,8 +81,14 @@ pub async fn resolve_with_consent(
         store.delete_session(&id_hash).await?;
         return Ok(None);
     }
-    if t - session.last_seen_at >= TOUCH_INTERVAL {
-        store.touch_session(&id_hash, t).await?;
-    }
+    touch_if_due(store, &session, t).await?;
     Ok(Some((session, user, consent)))
+}
+
+/// Record that `session` is in use at `t`, at most once per `TOUCH_INTERVAL`.
+pub async fn touch_if_due(store: &Store, session: &Session, t: i64) -> Result<(), StoreError> {
+    if t - session.last_seen_at >= TOUCH_INTERVAL {
+        store.touch_session(&session.id_hash, t).await?;
+    }
+    Ok(())
 }

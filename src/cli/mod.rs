@@ -9,6 +9,7 @@ mod directory;
 mod ldap;
 mod mail;
 mod oidc;
+mod proxy;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Manage OIDC clients (the services that sign people in through Latchkey).
     #[command(subcommand)]
     Clients(oidc::ClientsCommand),
+    /// Applications behind a reverse proxy (forward-auth): who may use them, how strongly signed in.
+    #[command(subcommand, name = "proxy-apps")]
+    ProxyApps(proxy::ProxyAppsCommand),
     /// Manage token signing keys.
     #[command(subcommand)]
     Keys(oidc::KeysCommand),
@@ -194,6 +198,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 Command::Users(UsersCommand::List) => list_users(&config).await,
                 Command::Clients(c) => oidc::clients(&config, c).await,
                 Command::Keys(k) => oidc::keys(&config, k).await,
+                Command::ProxyApps(p) => proxy::proxy_apps(&config, p).await,
                 Command::ApiKeys(ApiKeysCommand::Create {
                     user,
                     name,

@@ -124,6 +124,8 @@ settings! {
     encryption_key: Option<SecretString> = "LATCHKEY_ENCRYPTION_KEY" [secret];
     /// Comma-separated proxy CIDRs whose X-Forwarded-For / X-Forwarded-Proto are believed.
     trust_proxy: TrustedProxies = "LATCHKEY_TRUST_PROXY", default "";
+    /// The domain of the proxy cookie that forward-auth reads on the proxied hosts (e.g. `example.org`; must contain the host of LATCHKEY_APP_URL); unset: no proxy cookie.
+    proxy_cookie_domain: Option<CookieDomain> = "LATCHKEY_PROXY_COOKIE_DOMAIN";
     /// How long a client has to send a request's line and headers, and how long an idle keep-alive connection stays open (e.g. `10s`).
     header_read_timeout: Timeout = "LATCHKEY_HEADER_READ_TIMEOUT", default "10s";
     /// The longest a request may take, its body upload included; later it is answered 408 (e.g. `60s`).
@@ -263,6 +265,18 @@ settings! {
 impl Config {
     /// Checks that concern more than one setting.
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(domain) = &self.proxy_cookie_domain
+            && !domain.covers(self.app_url.host())
+        {
+            return Err(ConfigError::new(
+                "LATCHKEY_PROXY_COOKIE_DOMAIN",
+                format!(
+                    "`{}` does not contain `{}`, the host of LATCHKEY_APP_URL: the sign-in page could not set the cookie",
+                    domain.0,
+                    self.app_url.host()
+                ),
+            ));
+        }
         if self.audit_retention.secs() < 86_400 {
             return Err(ConfigError::new(
                 "LATCHKEY_AUDIT_RETENTION",

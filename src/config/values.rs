@@ -511,3 +511,30 @@ impl SettingValue for PosixId {
             .ok_or_else(|| format!("`{text}` is not a number from 1000 to 2147483647"))
     }
 }
+
+/// The domain of the proxy cookie (`example.org`): lower-case, without a leading dot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieDomain(pub String);
+
+impl CookieDomain {
+    /// Is `host` this domain or under it?
+    pub fn covers(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        host == self.0 || host.ends_with(&format!(".{}", self.0))
+    }
+}
+
+impl SettingValue for CookieDomain {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        let domain = text.trim().trim_start_matches('.').to_ascii_lowercase();
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if domain.is_empty() || !domain.split('.').all(label_ok) {
+            return Err(format!("`{text}` is not a domain name like example.org"));
+        }
+        Ok(CookieDomain(domain))
+    }
+}

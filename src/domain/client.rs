@@ -54,9 +54,8 @@ impl Client {
 
     /// May a member of these groups (by name) use the client? Everyone may when the
     /// client names no groups.
-    pub fn admits<'a>(&self, mut group_names: impl Iterator<Item = &'a str>) -> bool {
-        self.allowed_groups.is_empty()
-            || group_names.any(|g| self.allowed_groups.iter().any(|a| a == g))
+    pub fn admits<'a>(&self, group_names: impl Iterator<Item = &'a str>) -> bool {
+        super::access::admits(&self.allowed_groups, group_names)
     }
 
     pub fn accepts_post_logout_uri(&self, requested: &str) -> bool {

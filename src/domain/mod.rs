@@ -1,8 +1,10 @@
 //! Plain types and rules, no I/O: what a valid user, group or claim is.
 
+pub mod access;
 pub mod claims;
 pub mod client;
 pub mod group;
+pub mod proxy_app;
 pub mod scope;
 pub mod session;
 pub mod user;

@@ -24,6 +24,7 @@ mod login_codes;
 mod meta;
 mod outbox;
 mod passkeys;
+mod proxy_apps;
 mod sessions;
 mod settings;
 mod signing_keys;

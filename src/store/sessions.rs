@@ -31,6 +31,40 @@ fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
 }
 
 impl Store {
+    /// Give a session a (new) proxy cookie: the hash of its value. A cookie issued
+    /// before for the same session stops working.
+    pub async fn set_session_proxy_hash(
+        &self,
+        id_hash: &str,
+        proxy_hash: &str,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE sessions SET proxy_hash = $2 WHERE id_hash = $1")
+            .bind(id_hash)
+            .bind(proxy_hash)
+            .execute(&mut *self.writer().await?)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The session a proxy cookie belongs to.
+    pub async fn session_by_proxy_hash(
+        &self,
+        proxy_hash: &str,
+    ) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM sessions s WHERE s.proxy_hash = $1"
+        ))
+        .bind(proxy_hash)
+        .fetch_optional(&mut *self.reader().await?)
+        .await?;
+        Ok(row.as_ref().map(session_from_row).transpose()?)
+    }
+
     pub async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, auth_time, auth_method, amr, ip, user_agent, new_device) \

@@ -1,7 +1,8 @@
-//! The directory in memory: every enabled user, every group and every LDAP service
-//! account, with indexes on what LDAP filters and binds ask for, so that a search or
-//! a service account's bind costs a few map lookups and no database round trip (on
-//! SQLite each query is two thread hops, most of a search's CPU).
+//! The directory in memory: every enabled user, every group, every LDAP service
+//! account and every proxied application, with indexes on what LDAP filters and
+//! binds ask for, so that a search, a service account's bind or a forward-auth check
+//! costs a few map lookups and no database round trip (on SQLite each query is two
+//! thread hops, most of a search's CPU).
 //!
 //! Freshness: a change made by this process is seen by the next search (the store
 //! counts its writes; a count that moved makes the next search ask the database for
@@ -16,6 +17,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use super::{DirGroup, DirUser, LdapAccount, Select, Store, StoreError};
+use crate::domain::proxy_app::ProxyApps;
 
 /// The longest a change made elsewhere stays unseen.
 pub const RECHECK: Duration = Duration::from_secs(1);
@@ -39,6 +41,8 @@ pub struct Snapshot {
     groups_of_user: HashMap<String, Vec<usize>>,
     /// Service accounts by lower-case name, with their secret's hash.
     accounts: HashMap<String, (LdapAccount, String)>,
+    /// The proxied applications (forward-auth asks on every request).
+    apps: Arc<ProxyApps>,
 }
 
 impl Snapshot {
@@ -82,6 +86,24 @@ impl Snapshot {
         s.users = users;
         s.groups = groups;
         s
+    }
+
+    /// The same directory, with these proxied applications.
+    pub fn with_apps(mut self, apps: ProxyApps) -> Snapshot {
+        self.apps = Arc::new(apps);
+        self
+    }
+
+    /// The proxied applications.
+    pub fn apps(&self) -> &ProxyApps {
+        &self.apps
+    }
+
+    /// An enabled user by id.
+    pub fn user(&self, id: &str) -> Option<&DirUser> {
+        self.user_by_id
+            .get(&id.to_lowercase())
+            .map(|&i| &self.users[i])
     }
 
     /// The users `select` picks, by username: what `Store::directory_users` returns.
@@ -195,11 +217,14 @@ impl Cache {
         // Loaded after the version was read: at least as new as it, never older.
         let snapshot = match known {
             Some(snapshot) => snapshot,
-            None => Arc::new(Snapshot::new(
-                store.directory_users(&Select::All).await?,
-                store.directory_groups(&Select::All).await?,
-                store.ldap_accounts_with_secrets().await?,
-            )),
+            None => Arc::new(
+                Snapshot::new(
+                    store.directory_users(&Select::All).await?,
+                    store.directory_groups(&Select::All).await?,
+                    store.ldap_accounts_with_secrets().await?,
+                )
+                .with_apps(ProxyApps::new(store.proxy_apps().await?)),
+            ),
         };
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
             snapshot: snapshot.clone(),

@@ -1,4 +1,5 @@
-//! `/account/apps` (the applications a user may open, and the ones they allowed) and
+//! `/account/apps` (the applications a user may open, OIDC clients and proxied
+//! applications alike, and the ones they allowed) and
 //! `/account/activity` (their own recent security events).
 
 use askama::Template;
@@ -17,6 +18,14 @@ struct Tile {
     /// The logo's address, or none for a letter tile.
     logo: Option<String>,
     initial: String,
+}
+
+/// The letter of a tile without a logo.
+fn initial(name: &str) -> String {
+    name.chars()
+        .find(|ch| ch.is_alphanumeric())
+        .map(|ch| ch.to_uppercase().collect())
+        .unwrap_or_else(|| "?".into())
 }
 
 struct Allowed {
@@ -54,17 +63,33 @@ pub async fn apps(
                 logo: logos
                     .get(&client_owner(&c.id))
                     .map(|v| format!("/pictures/clients/{}?v={v}", c.id)),
-                initial: c
-                    .name
-                    .chars()
-                    .find(|ch| ch.is_alphanumeric())
-                    .map(|ch| ch.to_uppercase().collect())
-                    .unwrap_or_else(|| "?".into()),
+                initial: initial(&c.name),
                 name: c.name,
                 launch_url,
             })
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // Proxied applications that admit the user at their root (their own rule).
+    let scheme = if state.config.app_url.is_https() {
+        "https"
+    } else {
+        "http"
+    };
+    let snapshot = state.store.directory_snapshot().await?;
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    let mut tiles = tiles;
+    for app in snapshot.apps().all() {
+        let admitted = crate::domain::access::admits(&app.access.groups, names.iter().copied());
+        if let (true, Some(launch_url)) = (admitted, app.launch_url(scheme)) {
+            tiles.push(Tile {
+                logo: None,
+                initial: initial(&app.name),
+                name: app.name.clone(),
+                launch_url,
+            });
+        }
+    }
+    tiles.sort_by_key(|t| t.name.to_lowercase());
     let allowed = state
         .store
         .consents_of_user(&user.id)

@@ -16,6 +16,7 @@ use crate::auth::LOGIN_MAX;
 use crate::auth::{
     AuthError, Client, NewSession, PasswordOutcome, login_code, login_link, safe_next,
 };
+use crate::domain::access::Strength;
 use crate::domain::session::AuthMethod;
 use crate::http::ClientInfo;
 use crate::store::CodeRejection;
@@ -73,6 +74,8 @@ struct LoginPage<'a> {
     password_login: bool,
     email_codes: bool,
     next_enc: String,
+    /// Why a stronger sign-in is asked for (a proxied application's step-up).
+    notice: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +84,10 @@ pub struct NextQuery {
     /// Set when an application asked for a fresh sign-in (prompt=login, max_age).
     reauth: Option<String>,
     login_hint: Option<String>,
+    /// The address of a proxied application to go back to (forward-auth).
+    rd: Option<String>,
+    /// A stronger sign-in an application needs: `two-factor` or `passkey`.
+    require: Option<String>,
 }
 
 pub async fn page(
@@ -88,20 +95,40 @@ pub async fn page(
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, WebError> {
-    let next = safe_next(q.next.as_deref());
+    let next = match q.rd.as_deref() {
+        // Through /proxy/return, which issues the proxy cookie or asks for more.
+        Some(rd) => match crate::proxy::accepted_rd(&state, rd).await {
+            Some(url) => format!("/proxy/return?rd={}", encode(url.as_str())),
+            None => {
+                return Ok(error_page(
+                    StatusCode::BAD_REQUEST,
+                    "This address is not protected here",
+                    "The link you followed would send you on to an address that none of the applications behind this sign-in covers, so it is not followed.",
+                ));
+            }
+        },
+        None => safe_next(q.next.as_deref()),
+    };
     if q.reauth.is_none() && session::current(&state, &headers).await?.is_some() {
         return Ok(see_other(&next, []));
     }
+    let require = q
+        .require
+        .as_deref()
+        .and_then(|r| Strength::parse(r).ok())
+        .filter(|s| *s != Strength::Any);
     let page = Page::new(&state, &headers);
     let hint: String = q.login_hint.unwrap_or_default().chars().take(254).collect();
+    let passkey_only = require == Some(Strength::Passkey);
     let view = LoginPage {
         chrome: &page.chrome,
         next: &next,
         login: &hint,
         error: None,
-        password_login: state.auth.password_login_enabled(),
-        email_codes: login_code::offered(&state.mail).await,
+        password_login: state.auth.password_login_enabled() && !passkey_only,
+        email_codes: login_code::offered(&state.mail).await && require.is_none(),
         next_enc: encode(&next),
+        notice: require.map(crate::proxy::step_up_notice),
     };
     Ok(page.render(StatusCode::OK, &view))
 }
@@ -172,6 +199,7 @@ pub async fn password(
         password_login: state.auth.password_login_enabled(),
         email_codes: login_code::offered(&state.mail).await,
         next_enc: encode(&next),
+        notice: None,
     };
     Ok(page.render(status, &view))
 }

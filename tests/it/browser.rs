@@ -18,6 +18,9 @@ pub struct Page {
     pub status: u16,
     pub location: Option<String>,
     pub body: String,
+    /// Every response header by lower-case name (repeated ones joined by `, `),
+    /// `set-cookie` lines by `\n`.
+    pub headers: BTreeMap<String, String>,
 }
 
 impl Browser {
@@ -116,7 +119,20 @@ impl Browser {
                     .insert(name.to_string(), v.to_string());
             }
         }
+        let mut headers = BTreeMap::<String, String>::new();
+        for (name, value) in res.headers() {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let joiner = if name == SET_COOKIE { "\n" } else { ", " };
+            headers
+                .entry(name.as_str().to_string())
+                .and_modify(|v| {
+                    v.push_str(joiner);
+                    v.push_str(&value);
+                })
+                .or_insert(value);
+        }
         Ok(Page {
+            headers,
             status: res.status().as_u16(),
             location: res
                 .headers()
@@ -124,6 +140,19 @@ impl Browser {
                 .map(|l| l.to_str().unwrap().to_string()),
             body: res.text().await?,
         })
+    }
+
+    /// A GET with extra headers (what a reverse proxy adds to a forward-auth check).
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Page {
+        let mut req = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header());
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let res = req.send().await.unwrap();
+        self.read(res).await.unwrap()
     }
 
     pub async fn get(&self, path: &str) -> Page {

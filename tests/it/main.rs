@@ -20,5 +20,6 @@ mod ldap;
 mod lifecycle;
 mod mail;
 mod oidc;
+mod proxy;
 mod server;
 mod store;

@@ -1,7 +1,7 @@
-//! The admin console under `/admin`: users, groups, OIDC clients, LDAP, API keys and
-//! the audit log. Every handler takes an [`AdminSession`], so nothing here is reachable
-//! from a non-admin session; every POST checks the CSRF token first, and every change
-//! is an audit event.
+//! The admin console under `/admin`: users, groups, OIDC clients, proxied
+//! applications, LDAP, API keys and the audit log. Every handler takes an
+//! [`AdminSession`], so nothing here is reachable from a non-admin session; every
+//! POST checks the CSRF token first, and every change is an audit event.
 
 mod api_keys;
 mod audit_log;
@@ -13,6 +13,7 @@ mod groups;
 mod invites;
 mod ldap;
 mod logos;
+mod proxy_apps;
 mod settings;
 mod user_access;
 mod users;
@@ -116,6 +117,19 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/{kind}/{id}/claims/{key}/delete",
             post(claims::remove),
+        )
+        .route("/admin/proxy-apps", get(proxy_apps::list))
+        .route(
+            "/admin/proxy-apps/new",
+            get(proxy_apps::new_form).post(proxy_apps::create),
+        )
+        .route(
+            "/admin/proxy-apps/{id}",
+            get(proxy_apps::detail).post(proxy_apps::update),
+        )
+        .route(
+            "/admin/proxy-apps/{id}/delete",
+            get(proxy_apps::delete_confirm).post(proxy_apps::delete),
         )
         .route("/admin/invites", get(invites::list).post(invites::create))
         .route("/admin/invites/{id}/revoke", post(invites::revoke))
@@ -311,6 +325,11 @@ fn message(code: &str) -> Option<&'static str> {
         "settings_saved" => "The settings were saved.",
         "client_deleted" => "The client was deleted; its tokens no longer work.",
         "client_updated" => "The changes were saved; they count at once.",
+        "proxy_app_created" => {
+            "The application is protected. Point the proxy's forward-auth at the address below."
+        }
+        "proxy_app_updated" => "The changes were saved; the next request follows them.",
+        "proxy_app_deleted" => "The application was deleted; its hosts are refused from now on.",
         "api_key_revoked" => "The API key was revoked; it no longer works.",
         "app_password_revoked" => "The app password was revoked; it no longer works.",
         "app_password_name" => "Give the app password a name of 1–64 characters.",

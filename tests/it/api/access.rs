@@ -26,6 +26,7 @@ struct World {
     client: Client,
     spare_key_id: String,
     app_password_id: String,
+    proxy_app_id: String,
     expired_key: String,
     revoked_key: String,
     disabled_key: String,
@@ -87,6 +88,17 @@ impl World {
                 .await
                 .unwrap();
         let app_password_id = app_password.id;
+        let proxy_app = latchkey::proxy::apps::create(
+            store,
+            latchkey::domain::proxy_app::AppSpec {
+                name: "Dashboard".into(),
+                hosts: vec!["dash.example.org".into()],
+                ..Default::default()
+            },
+            &origin,
+        )
+        .await
+        .unwrap();
         let gone = user(&server, "gone", true).await;
         let disabled_key = key_for(&server, &gone.id).await;
         store.set_user_disabled(&gone.id, true).await.unwrap();
@@ -100,6 +112,7 @@ impl World {
             client,
             spare_key_id: spare.id,
             app_password_id,
+            proxy_app_id: proxy_app.id,
             expired_key,
             revoked_key,
             disabled_key,
@@ -119,6 +132,7 @@ impl World {
                 ("groups", "{id}") => self.group.id.clone(),
                 ("clients", "{id}") => self.client.id.clone(),
                 ("api-keys", "{id}") => self.spare_key_id.clone(),
+                ("proxy-apps", "{id}") => self.proxy_app_id.clone(),
                 ("ldap", "{name}") => "reader".into(),
                 (_, "{app_password_id}") => self.app_password_id.clone(),
                 (_, "{user_id}") => self.target.id.clone(),
@@ -152,6 +166,7 @@ impl World {
             "keys": keys,
             "ldap_accounts": s.list_ldap_accounts().await.unwrap(),
             "app_passwords": s.list_app_passwords(&self.target.id).await.unwrap(),
+            "proxy_apps": s.proxy_apps().await.unwrap(),
         })
     }
 
