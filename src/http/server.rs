@@ -196,12 +196,17 @@ pub async fn serve(
 }
 
 /// Accept failures: out of file descriptors is said once per shortage, not fifty times
-/// a second, and waited out with a growing pause while open connections finish.
+/// a second, and waited out with a growing pause while open connections finish. A
+/// shortage that comes and goes (the first accepts after it fill the table again) is
+/// warned about at most once per `WARN_EVERY`; each recovery is an info line.
 #[derive(Default)]
 pub(crate) struct AcceptTrouble {
     failures: u64,
     pause: Duration,
+    warned_at: Option<std::time::Instant>,
 }
+
+const WARN_EVERY: Duration = Duration::from_secs(60);
 
 impl AcceptTrouble {
     pub(crate) fn failed(&mut self, e: &std::io::Error) -> Duration {
@@ -211,12 +216,15 @@ impl AcceptTrouble {
             return Duration::from_millis(1);
         }
         if self.failures == 0 {
-            tracing::warn!(
-                event = "server.accept_paused",
-                error = %e,
-                "cannot accept connections: {e}; pausing until connections close \
-                 (raise the open-file limit or lower LATCHKEY_MAX_CONNECTIONS)"
-            );
+            if self.warned_at.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+                tracing::warn!(
+                    event = "server.accept_paused",
+                    error = %e,
+                    "cannot accept connections: {e}; pausing until connections close \
+                     (raise the open-file limit or lower LATCHKEY_MAX_CONNECTIONS)"
+                );
+                self.warned_at = Some(std::time::Instant::now());
+            }
             self.pause = ACCEPT_BACKOFF;
         } else {
             self.pause = (self.pause * 2).min(ACCEPT_BACKOFF_MAX);
@@ -232,7 +240,8 @@ impl AcceptTrouble {
                 failed_accepts = self.failures,
                 "accepting connections again"
             );
-            *self = AcceptTrouble::default();
+            self.failures = 0;
+            self.pause = Duration::ZERO;
         }
     }
 }
@@ -431,4 +440,29 @@ pub async fn bind_for(setting: &str, addr: SocketAddr) -> Result<TcpListener, Co
     TcpListener::bind(addr)
         .await
         .map_err(|e| ConfigError::new(setting, format!("cannot listen on {addr}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shortage_that_comes_and_goes_is_warned_about_once() {
+        let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
+        let mut trouble = AcceptTrouble::default();
+        assert_eq!(trouble.failed(&emfile), ACCEPT_BACKOFF);
+        assert_eq!(trouble.failed(&emfile), ACCEPT_BACKOFF * 2);
+        let warned = trouble.warned_at.expect("warned");
+        trouble.recovered();
+        // The first accepts after it fill the table again: no second warning.
+        assert_eq!(
+            trouble.failed(&emfile),
+            ACCEPT_BACKOFF,
+            "the pause starts over"
+        );
+        assert_eq!(trouble.warned_at, Some(warned));
+        // A client that gave up mid-handshake is not a shortage.
+        let reset = std::io::Error::from_raw_os_error(libc::ECONNABORTED);
+        assert_eq!(trouble.failed(&reset), Duration::from_millis(1));
+    }
 }
