@@ -4,6 +4,7 @@ mod api_keys;
 mod audit;
 mod auth_state;
 mod claims;
+mod directory;
 mod groups;
 mod housekeeping;
 mod invites;
