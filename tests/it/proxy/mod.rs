@@ -4,6 +4,7 @@
 //! tests/e2e/proxy.test.mjs.)
 
 mod check;
+mod console;
 mod manage;
 
 use latchkey::audit::Origin;
