@@ -277,8 +277,7 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|v| crate::http::credentials(v, "Bearer"))
             .filter(|t| t.starts_with(KEY_PREFIX))
             .ok_or_else(|| Problem::unauthorized("send an API key: Authorization: Bearer lk_…"))?;
         let key = state

@@ -209,9 +209,33 @@ async fn continue_authorization(
     let wants_fresh_login = prompts
         .iter()
         .any(|p| matches!(*p, "login" | "select_account"));
-    let too_old = |s: &SignedIn| max_age.is_some_and(|m| now() - s.session.auth_time > m);
+    // max_age=0 asks for a sign-in now, even one in this very second.
+    let too_old = |s: &SignedIn| max_age.is_some_and(|m| m == 0 || now() - s.session.auth_time > m);
+    // An id_token_hint names who the client expects: another signed-in user, or a
+    // hint that is not an ID token of ours, is not that person.
+    let hinted = match params.get("id_token_hint") {
+        None => None,
+        Some(hint) => Some(
+            super::tokens::verify_id_token_hint(state, hint)
+                .await
+                .map_err(|_| WebError::Unavailable)?
+                .and_then(|h| h.subject),
+        ),
+    };
+    let not_hinted = |s: &SignedIn| {
+        hinted
+            .as_ref()
+            .is_some_and(|sub| sub.as_deref() != Some(s.user.id.as_str()))
+    };
     let signed_in = match signed_in {
-        Some(s) if !wants_fresh_login && !too_old(&s) => s,
+        Some(s) if !wants_fresh_login && !too_old(&s) && !not_hinted(&s) => s,
+        Some(s) if prompts.contains(&"none") && not_hinted(&s) => {
+            return Ok(req.error(
+                iss,
+                "login_required",
+                "the signed-in user is not the one the id_token_hint names",
+            ));
+        }
         _ if prompts.contains(&"none") => {
             return Ok(req.error(iss, "login_required", "the user is not signed in"));
         }
@@ -224,7 +248,10 @@ async fn continue_authorization(
                 .filter(|p| !matches!(*p, "login" | "select_account"))
                 .collect();
             again.set("prompt", &rest.join(" "));
-            let continuation = format!("/authorize?{}", again.to_query(&["max_age"]));
+            let continuation = format!(
+                "/authorize?{}",
+                again.to_query(&["max_age", "id_token_hint"])
+            );
             let mut login = format!(
                 "/login?next={}",
                 url::form_urlencoded::byte_serialize(continuation.as_bytes()).collect::<String>()

@@ -23,10 +23,7 @@ pub(crate) fn basic_credentials(
     };
     let bad = || OAuthError::new("invalid_client", "malformed Basic credentials");
     let text = value.to_str().map_err(|_| bad())?;
-    let Some(encoded) = text
-        .strip_prefix("Basic ")
-        .or_else(|| text.strip_prefix("basic "))
-    else {
+    let Some(encoded) = crate::http::credentials(text, "Basic") else {
         return Err(bad());
     };
     let decoded = base64::engine::general_purpose::STANDARD

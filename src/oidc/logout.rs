@@ -5,13 +5,12 @@ use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::params::Params;
-use super::tokens::{ID_TOKEN_TYP, typ_is};
+use super::tokens::verify_id_token_hint;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
-use crate::crypto::jws;
 use crate::domain::client::Client;
 use crate::http::ClientInfo;
 use crate::web::{Chrome, Page, WebError, error_page, see_other};
@@ -39,36 +38,16 @@ async fn check(state: &AppState, params: &Params) -> Result<LogoutRequest, Respo
     let mut hinted_user = None;
     let mut hinted_client = None;
     if let Some(hint) = params.get("id_token_hint") {
-        let verifiers = state
-            .keys
-            .verifiers()
+        let verified = verify_id_token_hint(state, hint)
             .await
             .map_err(|e| super::OAuthError::from(e).into_response())?;
-        match jws::verify_jwt(hint, |kid| verifiers.iter().find(|k| k.kid() == kid)) {
-            // Only an ID token: an access token (`at+jwt`) is for resource servers
-            // and says nothing about the browser the user is signed in with.
-            Ok(v)
-                if typ_is(v.typ.as_deref(), ID_TOKEN_TYP)
-                    && v.claims.get("iss").and_then(Value::as_str)
-                        == Some(state.config.app_url.as_str()) =>
-            {
-                hinted_user = v
-                    .claims
-                    .get("sub")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                hinted_client = match v.claims.get("aud") {
-                    Some(Value::String(a)) => Some(a.clone()),
-                    Some(Value::Array(a)) => a.first().and_then(Value::as_str).map(str::to_string),
-                    _ => None,
-                };
-            }
-            _ => {
-                return Err(invalid(
-                    "The id_token_hint is not an ID token issued by this server.",
-                ));
-            }
-        }
+        let Some(h) = verified else {
+            return Err(invalid(
+                "The id_token_hint is not an ID token issued by this server.",
+            ));
+        };
+        hinted_user = h.subject;
+        hinted_client = h.client_id;
     }
     let client_id = match (hinted_client, params.get("client_id")) {
         (Some(h), Some(c)) if h != c => {

@@ -54,7 +54,14 @@ pub fn check<'a>(params: &'a Params, pkce: Pkce) -> Result<AuthorizeRequest<'a>,
             description: problem,
         });
     }
-    if params.get("request").is_some() || params.get("request_uri").is_some() {
+    // OpenID Connect Core §6: each has its own error when not supported.
+    if params.get("request_uri").is_some() {
+        return Err(refuse(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
+    }
+    if params.get("request").is_some() {
         return Err(refuse(
             "request_not_supported",
             "request objects are not supported",
@@ -179,6 +186,7 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("&response_mode=web_message", "invalid_request"),
             ("&request=x", "request_not_supported"),
+            ("&request_uri=urn%3Ax", "request_uri_not_supported"),
             ("&response_type=token", "invalid_request"),
             ("&max_age=-1", "invalid_request"),
             ("&prompt=none+login", "invalid_request"),

@@ -258,3 +258,38 @@ pub async fn verify_access_token(
     let revoked = state.store.access_record_revoked(&signed.jti).await?;
     Ok(signed.active(revoked).then_some(signed.claims))
 }
+
+/// Who an `id_token_hint` names: its subject and its first audience.
+pub struct Hint {
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// Check an `id_token_hint`: an ID token (never an access token: that is for
+/// resource servers and says nothing about the browser) signed by one of our keys for
+/// this issuer. It may have expired (it usually has). `Ok(None)`: it is not one of ours.
+pub async fn verify_id_token_hint(
+    state: &crate::app::AppState,
+    hint: &str,
+) -> Result<Option<Hint>, super::keys::KeyRingError> {
+    let verifiers = state.keys.verifiers().await?;
+    Ok(
+        match jws::verify_jwt(hint, |kid| verifiers.iter().find(|k| k.kid() == kid)) {
+            Ok(v)
+                if typ_is(v.typ.as_deref(), ID_TOKEN_TYP)
+                    && v.claims.get("iss").and_then(Value::as_str)
+                        == Some(state.config.app_url.as_str()) =>
+            {
+                let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+                Some(Hint {
+                    subject: text(v.claims.get("sub")),
+                    client_id: match v.claims.get("aud") {
+                        Some(Value::Array(a)) => text(a.first()),
+                        other => text(other),
+                    },
+                })
+            }
+            _ => None,
+        },
+    )
+}

@@ -30,11 +30,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: S
     let from_header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(|v| crate::http::credentials(v, "Bearer"))
         .map(str::to_string);
     let params = Params::parse(&body);
     let from_body = params.get("access_token").map(str::to_string);

@@ -40,16 +40,20 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Start latchkey on a free port with a fresh data dir (SQLite) and wait until
- * /healthz answers 200. `env` adds or overrides LATCHKEY_* settings.
+ * /healthz answers 200. `env` adds or overrides LATCHKEY_* settings. `host` is the
+ * name in its public URL (LATCHKEY_APP_URL), `localhost` unless the browser is told
+ * where another name lives (launchBrowser's `--host-resolver-rules`); the server
+ * listens on 127.0.0.1 either way, and `local` is that address for Node's own fetches.
  */
-export async function startLatchkey({ env = {} } = {}) {
+export async function startLatchkey({ env = {}, host = 'localhost' } = {}) {
   const bin = latchkeyBin();
   if (!existsSync(bin)) {
     throw new Error(`latchkey binary not found at ${bin}: run \`cargo build\` or set LATCHKEY_BIN`);
   }
   const port = await freePort();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'latchkey-e2e-'));
-  const url = `http://localhost:${port}`;
+  const url = `http://${host}:${port}`;
+  const local = `http://127.0.0.1:${port}`;
   // A clean environment, so a developer's own LATCHKEY_* settings cannot leak in.
   // The public URL uses "localhost": WebAuthn refuses an IP address as RP ID.
   const fullEnv = {
@@ -103,12 +107,12 @@ export async function startLatchkey({ env = {} } = {}) {
   for (;;) {
     if (exitCode !== undefined) throw await abort(`latchkey exited with status ${exitCode} before it was healthy`);
     try {
-      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) });
+      const res = await fetch(`${local}/healthz`, { signal: AbortSignal.timeout(1_000) });
       if (res.status === 200) break;
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw await abort(`latchkey did not answer 200 on ${url}/healthz within 15 s`);
+    if (Date.now() > deadline) throw await abort(`latchkey did not answer 200 on ${local}/healthz within 15 s`);
     await sleep(100);
   }
   // stderr is read on its own schedule: wait for the start line, which latchkey writes
@@ -121,6 +125,7 @@ export async function startLatchkey({ env = {} } = {}) {
   let stopping;
   return {
     url,
+    local,
     port,
     dataDir,
     env: fullEnv,
@@ -183,9 +188,10 @@ const pageErrors = new WeakMap();
 
 /**
  * Headless Chromium. launch() gives every run a fresh temporary profile (user data
- * dir) that playwright deletes on close. One context = one cookie jar.
+ * dir) that playwright deletes on close. One context = one cookie jar. `args` are
+ * added to the command line (e.g. `--host-resolver-rules=...`).
  */
-export async function launchBrowser() {
+export async function launchBrowser({ args = [] } = {}) {
   const browser = await chromium.launch({
     executablePath: chromiumBin(),
     headless: true,
@@ -198,6 +204,7 @@ export async function launchBrowser() {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
+      ...args,
     ],
   });
   const context = await browser.newContext();

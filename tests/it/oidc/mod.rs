@@ -174,6 +174,7 @@ async fn verify_id_token(server: &TestServer, id_token: &str) -> serde_json::Map
         .claims
 }
 
+mod conformance;
 mod flows;
 mod refusals;
 mod rules;
