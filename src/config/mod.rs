@@ -126,6 +126,8 @@ settings! {
     trust_proxy: TrustedProxies = "LATCHKEY_TRUST_PROXY", default "";
     /// The domain of the proxy cookie that forward-auth reads on the proxied hosts (e.g. `example.org`; must contain the host of LATCHKEY_APP_URL); unset: no proxy cookie.
     proxy_cookie_domain: Option<CookieDomain> = "LATCHKEY_PROXY_COOKIE_DOMAIN";
+    /// Which addresses WebFinger (`/.well-known/webfinger`, OIDC issuer discovery) answers for: `own-domain` (existing accounts at the domain of LATCHKEY_APP_URL), `any` (every existing account) or `off`.
+    webfinger: WebfingerMode = "LATCHKEY_WEBFINGER", default "own-domain";
     /// How long a client has to send a request's line and headers, and how long an idle keep-alive connection stays open (e.g. `10s`).
     header_read_timeout: Timeout = "LATCHKEY_HEADER_READ_TIMEOUT", default "10s";
     /// The longest a request may take, its body upload included; later it is answered 408 (e.g. `60s`).

@@ -538,3 +538,22 @@ impl SettingValue for CookieDomain {
         Ok(CookieDomain(domain))
     }
 }
+
+/// Which addresses WebFinger answers for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebfingerMode {
+    OwnDomain,
+    Any,
+    Off,
+}
+
+impl SettingValue for WebfingerMode {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "own-domain" => Ok(WebfingerMode::OwnDomain),
+            "any" => Ok(WebfingerMode::Any),
+            "off" => Ok(WebfingerMode::Off),
+            other => Err(format!("`{other}` is not own-domain, any or off")),
+        }
+    }
+}

@@ -15,6 +15,7 @@ pub mod request;
 pub(crate) mod token;
 mod tokens;
 mod userinfo;
+mod webfinger;
 
 use axum::Router;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -45,6 +46,7 @@ pub fn routes() -> Router<AppState> {
             get(discovery::oauth_metadata),
         )
         .route("/.well-known/jwks.json", get(discovery::jwks))
+        .route("/.well-known/webfinger", get(webfinger::webfinger))
         .route("/token", post(token::token))
         .route(
             "/userinfo",

@@ -178,3 +178,64 @@ async fn max_age_zero_asks_for_a_sign_in_even_in_the_same_second() {
     assert_eq!(q["error"], "login_required");
     server.stop().await;
 }
+
+async fn webfinger(server: &TestServer, query: &str) -> (u16, Value, reqwest::header::HeaderMap) {
+    let res = http()
+        .get(server.url(&format!("/.well-known/webfinger?{query}")))
+        .header("origin", "https://login.tailscale.com")
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    (status, res.json().await.unwrap_or(Value::Null), headers)
+}
+
+#[tokio::test]
+async fn webfinger_names_the_issuer_for_existing_accounts_at_its_own_domain() {
+    let issuer = "http://sso.example.org";
+    for (mode, gmail_found) in [("own-domain", false), ("any", true), ("off", false)] {
+        let server =
+            TestServer::start(&[("LATCHKEY_APP_URL", issuer), ("LATCHKEY_WEBFINGER", mode)]).await;
+        let state = &server.running().state;
+        people::with_password(state, people::named("ann")).await;
+        let gone = people::with_password(state, people::named("dis")).await;
+        state.store.set_user_disabled(&gone.id, true).await.unwrap();
+        people::with_password(
+            state,
+            NewUser {
+                email: Some("eve@gmail.com".into()),
+                ..people::named("eve")
+            },
+        )
+        .await;
+        let rel = "&rel=http%3A%2F%2Fopenid.net%2Fspecs%2Fconnect%2F1.0%2Fissuer";
+        let (status, jrd, headers) =
+            webfinger(&server, &format!("resource=acct%3Aann%40example.org{rel}")).await;
+        if mode == "off" {
+            assert_eq!(status, 404);
+            server.stop().await;
+            continue;
+        }
+        assert_eq!(status, 200, "{mode}: {jrd}");
+        assert_eq!(headers["content-type"], "application/jrd+json");
+        assert_eq!(headers["access-control-allow-origin"], "*");
+        assert_eq!(jrd["subject"], "acct:ann@example.org");
+        assert_eq!(
+            jrd["links"][0]["rel"],
+            "http://openid.net/specs/connect/1.0/issuer"
+        );
+        assert_eq!(jrd["links"][0]["href"], issuer);
+        // Unknown and disabled accounts look alike: 404.
+        for who in ["nobody%40example.org", "dis%40example.org"] {
+            let (status, _, _) = webfinger(&server, &format!("resource=acct%3A{who}")).await;
+            assert_eq!(status, 404, "{mode}: {who}");
+        }
+        // An address elsewhere only when the admin allows any.
+        let (status, _, _) = webfinger(&server, "resource=acct%3Aeve%40gmail.com").await;
+        assert_eq!(status == 200, gmail_found, "{mode}: gmail");
+        let (status, _, _) = webfinger(&server, "").await;
+        assert_eq!(status, 400);
+        server.stop().await;
+    }
+}
