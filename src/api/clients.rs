@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::{Body, Caller, Problem};
 use crate::app::AppState;
 use crate::audit;
+use crate::domain::access::Strength;
 use crate::domain::client::Client;
 use crate::oidc::registration::{
     ClientSpec, RegistrationError, changes, register, rotate_secret, spec_of,
@@ -89,6 +90,13 @@ pub struct CreateClient {
     /// Names of the groups whose members may use the client; none: everyone.
     #[serde(default)]
     allowed_groups: Vec<String>,
+    /// How strongly people must have signed in: `any` (default), `two-factor`
+    /// (a passkey, or a password with TOTP) or `passkey`. Weaker sessions get a step-up.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    require: Strength,
+    /// Sign in again for this client when the last sign-in is older (seconds, 300–31622400).
+    max_session_age: Option<i64>,
 }
 
 /// A client as created: with its id again as `client_id`, the secret (shown only
@@ -136,6 +144,8 @@ pub async fn create(
         always_refresh: b.always_refresh,
         launch_url: b.launch_url,
         allowed_groups: b.allowed_groups,
+        require: b.require,
+        max_session_age: b.max_session_age,
     };
     let (client, secret) = register(&state.store, spec).await?;
     audit::record(
@@ -211,6 +221,10 @@ pub struct PatchClient {
     always_refresh: Option<bool>,
     launch_url: Option<String>,
     allowed_groups: Option<Vec<String>>,
+    #[schema(value_type = Option<String>)]
+    require: Option<Strength>,
+    /// Seconds; 0 removes the maximum.
+    max_session_age: Option<i64>,
 }
 
 impl PatchClient {
@@ -240,6 +254,12 @@ impl PatchClient {
         }
         if let Some(v) = self.launch_url {
             spec.launch_url = Some(v).filter(|u| !u.trim().is_empty());
+        }
+        if let Some(v) = self.require {
+            spec.require = v;
+        }
+        if let Some(v) = self.max_session_age {
+            spec.max_session_age = Some(v).filter(|a| *a != 0);
         }
     }
 }

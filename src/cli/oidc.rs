@@ -1,5 +1,6 @@
 //! `latchkey clients …` and `latchkey keys …`.
 
+use crate::domain::access::Strength;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -66,6 +67,12 @@ pub struct CreateClient {
     pub allowed_groups: Vec<String>,
     #[arg(long)]
     pub launch_url: Option<String>,
+    /// How strongly people must have signed in: any, two-factor or passkey.
+    #[arg(long, default_value = "any", value_parser = ["any", "two-factor", "passkey"])]
+    pub require: String,
+    /// Sign in again for the client after this long, e.g. 8h.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub max_session_age: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +135,8 @@ async fn run_clients(
                 always_refresh: a.always_refresh,
                 launch_url: a.launch_url,
                 allowed_groups: a.allowed_groups,
+                require: Strength::parse(&a.require).map_err(|e| Failure::new(e.to_string()))?,
+                max_session_age: a.max_session_age.map(|d| d.as_secs() as i64),
             };
             let (client, secret) = register(store, spec)
                 .await

@@ -112,6 +112,12 @@ impl Access {
         if !admits(&self.groups, user_groups) {
             return Verdict::NotInGroup;
         }
+        self.judge_sign_in(method, auth_time, now)
+    }
+
+    /// The sign-in part of the rule alone (strength and age), for a caller that
+    /// checked the groups already.
+    pub fn judge_sign_in(&self, method: AuthMethod, auth_time: i64, now: i64) -> Verdict {
         if !self.require.met_by(method) {
             return Verdict::TooWeak(self.require);
         }

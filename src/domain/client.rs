@@ -4,6 +4,11 @@ use serde::Serialize;
 use url::Url;
 
 use super::Invalid;
+use super::access::{Access, Strength};
+
+/// The `acr` of a phishing-resistant sign-in (a passkey), as OpenID's EAP ACR values
+/// name it.
+pub const PHR: &str = "phr";
 
 /// A registered client as stored (secrets only as hashes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -33,6 +38,11 @@ pub struct Client {
     pub launch_url: Option<String>,
     /// Groups whose members may use the client; empty = everyone.
     pub allowed_groups: Vec<String>,
+    /// How strongly people must have signed in: `any`, `two-factor` or `passkey`.
+    #[schema(value_type = String)]
+    pub require: Strength,
+    /// Sign in again when the last sign-in is older than this (seconds).
+    pub max_session_age: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -56,6 +66,22 @@ impl Client {
     /// client names no groups.
     pub fn admits<'a>(&self, group_names: impl Iterator<Item = &'a str>) -> bool {
         super::access::admits(&self.allowed_groups, group_names)
+    }
+
+    /// How strongly and how lately a person must have signed in to use the client,
+    /// asked as for a proxied application (`Access::judge_sign_in`). `acr_values`
+    /// containing `phr` asks for a passkey whatever the client's own rule.
+    pub fn sign_in_rule(&self, acr_values: Option<&str>) -> Access {
+        let wants_passkey = acr_values.is_some_and(|v| v.split(' ').any(|a| a == PHR));
+        Access {
+            groups: Vec::new(),
+            require: if wants_passkey {
+                Strength::Passkey
+            } else {
+                self.require
+            },
+            max_age: self.max_session_age,
+        }
     }
 
     pub fn accepts_post_logout_uri(&self, requested: &str) -> bool {
@@ -144,6 +170,8 @@ mod tests {
             always_refresh: false,
             launch_url: None,
             allowed_groups: vec![],
+            require: Strength::Any,
+            max_session_age: None,
             created_at: 0,
             updated_at: 0,
         }
@@ -186,5 +214,18 @@ mod tests {
         assert!(check_redirect_uri("https://a.example/cb#x").is_err());
         assert!(check_redirect_uri("javascript:alert(1)").is_err());
         assert!(check_redirect_uri("/relative").is_err());
+    }
+
+    #[test]
+    fn acr_values_phr_asks_for_a_passkey_whatever_the_clients_own_rule() {
+        let c = Client {
+            require: Strength::TwoFactor,
+            max_session_age: Some(600),
+            ..client(&["https://a.example/cb"])
+        };
+        assert_eq!(c.sign_in_rule(None).require, Strength::TwoFactor);
+        assert_eq!(c.sign_in_rule(Some("urn:x phr")).require, Strength::Passkey);
+        assert_eq!(c.sign_in_rule(Some("phrh")).require, Strength::TwoFactor);
+        assert_eq!(c.sign_in_rule(None).max_age, Some(600));
     }
 }

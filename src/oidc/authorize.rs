@@ -14,6 +14,7 @@ use super::token::user_in_allowed_groups;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::random_token;
+use crate::domain::access::Verdict;
 use crate::domain::client::Client;
 use crate::domain::scope;
 use crate::http::ClientInfo;
@@ -227,8 +228,23 @@ async fn continue_authorization(
             .as_ref()
             .is_some_and(|sub| sub.as_deref() != Some(s.user.id.as_str()))
     };
+    // The client's sign-in rule (strength, age), the one proxied applications follow.
+    let rule = req.client.sign_in_rule(params.get("acr_values"));
+    let verdict =
+        |s: &SignedIn| rule.judge_sign_in(s.session.auth_method, s.session.auth_time, now());
+    let step_up = signed_in.as_ref().and_then(|s| match verdict(s) {
+        Verdict::TooWeak(strength) => Some(strength),
+        _ => None,
+    });
     let signed_in = match signed_in {
-        Some(s) if !wants_fresh_login && !too_old(&s) && !not_hinted(&s) => s,
+        Some(s)
+            if !wants_fresh_login
+                && !too_old(&s)
+                && !not_hinted(&s)
+                && verdict(&s) == Verdict::Allowed =>
+        {
+            s
+        }
         Some(s) if prompts.contains(&"none") && not_hinted(&s) => {
             return Ok(req.error(
                 iss,
@@ -264,6 +280,10 @@ async fn continue_authorization(
             }
             if signed_in.is_some() {
                 login.push_str("&reauth=1");
+            }
+            if let Some(strength) = step_up {
+                login.push_str("&require=");
+                login.push_str(strength.as_str());
             }
             return Ok(Redirect::to(&login).into_response());
         }

@@ -3,6 +3,7 @@
 
 use crate::crypto::random_token;
 use crate::domain::Invalid;
+use crate::domain::access::Strength;
 use crate::domain::client::{Client, SIGNING_ALGS, check_redirect_uri};
 use crate::store::{Store, StoreError, new_id, now};
 
@@ -23,6 +24,10 @@ pub struct ClientSpec {
     pub launch_url: Option<String>,
     /// Group names whose members may use the client.
     pub allowed_groups: Vec<String>,
+    /// How strongly people must have signed in.
+    pub require: Strength,
+    /// Seconds after which people must sign in again for it.
+    pub max_session_age: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +54,7 @@ struct Checked {
     refresh_token_ttl: i64,
     launch_url: Option<String>,
     group_ids: Vec<String>,
+    max_session_age: Option<i64>,
 }
 
 /// Every rule a client's settings must follow; `Invalid::field` names the API field.
@@ -91,6 +97,15 @@ async fn check(store: &Store, spec: &ClientSpec) -> Result<Checked, Registration
         None | Some("") => None,
         Some(u) => Some(check_launch_url(u)?),
     };
+    let max_session_age = match spec.max_session_age {
+        None => None,
+        Some(age) if (300..=366 * 86_400).contains(&age) => Some(age),
+        Some(_) => {
+            return Err(
+                Invalid::new("max_session_age", "must be between 5 minutes and 366 days").into(),
+            );
+        }
+    };
     let mut group_ids = Vec::new();
     for g in &spec.allowed_groups {
         let group = store
@@ -108,6 +123,7 @@ async fn check(store: &Store, spec: &ClientSpec) -> Result<Checked, Registration
         refresh_token_ttl,
         launch_url,
         group_ids,
+        max_session_age,
     })
 }
 
@@ -153,6 +169,8 @@ pub async fn register(
         always_refresh: spec.always_refresh,
         launch_url: checked.launch_url,
         allowed_groups: checked.group_ids,
+        require: spec.require,
+        max_session_age: checked.max_session_age,
         created_at: t,
         updated_at: t,
     };
@@ -180,6 +198,8 @@ pub fn spec_of(client: &Client) -> ClientSpec {
         always_refresh: client.always_refresh,
         launch_url: client.launch_url.clone(),
         allowed_groups: client.allowed_groups.clone(),
+        require: client.require,
+        max_session_age: client.max_session_age,
     }
 }
 
@@ -225,6 +245,8 @@ pub async fn update(
     next.always_refresh = spec.always_refresh;
     next.launch_url = checked.launch_url;
     next.allowed_groups = checked.group_ids;
+    next.require = spec.require;
+    next.max_session_age = checked.max_session_age;
     store.update_client(&next).await?;
     let after = store.client_by_id(id).await?.ok_or(StoreError::NotFound)?;
     Ok(Updated {

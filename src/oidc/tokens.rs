@@ -177,6 +177,10 @@ async fn id_token(
     if let Some(nonce) = ctx.nonce {
         claims.insert("nonce".into(), json!(nonce));
     }
+    // A passkey is a phishing-resistant sign-in: what `acr_values=phr` asks for.
+    if ctx.amr.iter().any(|m| m == "hwk") {
+        claims.insert("acr".into(), json!(crate::domain::client::PHR));
+    }
     let key = state.keys.signer(alg).await?;
     Ok(jws::sign_jwt(&key, ID_TOKEN_TYP, &Value::Object(claims)))
 }

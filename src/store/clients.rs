@@ -4,13 +4,14 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, flag, now};
+use crate::domain::access::Strength;
 use crate::domain::client::Client;
 
 macro_rules! columns {
     () => {
         "id, name, secret_hash, previous_secret_hash, previous_secret_expires_at, is_public, redirect_uris, \
          post_logout_redirect_uris, require_pkce, allow_plain_pkce, signing_alg, access_token_ttl, refresh_token_ttl, \
-         skip_consent, always_refresh, launch_url, created_at, updated_at"
+         skip_consent, always_refresh, launch_url, created_at, updated_at, require_strength, max_session_age"
     };
 }
 
@@ -37,6 +38,9 @@ fn client_from_row(row: &AnyRow) -> Result<Client, sqlx::Error> {
         always_refresh: row.try_get::<i64, _>("always_refresh")? != 0,
         launch_url: row.try_get("launch_url")?,
         allowed_groups: Vec::new(),
+        require: Strength::parse(&row.try_get::<String, _>("require_strength")?)
+            .map_err(|e| sqlx::Error::Decode(e.to_string().into()))?,
+        max_session_age: row.try_get("max_session_age")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -49,7 +53,7 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO oidc_clients (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
         ))
         .bind(&c.id)
         .bind(&c.name)
@@ -69,6 +73,8 @@ impl Store {
         .bind(&c.launch_url)
         .bind(c.created_at)
         .bind(c.updated_at)
+        .bind(c.require.as_str())
+        .bind(c.max_session_age)
         .execute(&mut *tx)
         .await?;
         for group_id in &c.allowed_groups {
@@ -96,8 +102,8 @@ impl Store {
             "UPDATE oidc_clients SET name = $2, secret_hash = $3, previous_secret_hash = $4, \
              previous_secret_expires_at = $5, is_public = $6, redirect_uris = $7, post_logout_redirect_uris = $8, \
              require_pkce = $9, allow_plain_pkce = $10, signing_alg = $11, access_token_ttl = $12, \
-             refresh_token_ttl = $13, skip_consent = $14, always_refresh = $15, launch_url = $16, updated_at = $17 \
-             WHERE id = $1",
+             refresh_token_ttl = $13, skip_consent = $14, always_refresh = $15, launch_url = $16, updated_at = $17, \
+             require_strength = $18, max_session_age = $19 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -116,6 +122,8 @@ impl Store {
         .bind(flag(c.always_refresh))
         .bind(&c.launch_url)
         .bind(now())
+        .bind(c.require.as_str())
+        .bind(c.max_session_age)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::{AdminSession, ConfirmPage, CsrfForm, FieldError, Flash, error_for, gone, not_found};
 use crate::app::AppState;
 use crate::audit;
+use crate::domain::access::Strength;
 use crate::domain::client::{Client, SIGNING_ALGS};
 use crate::http::ClientInfo;
 use crate::oidc::registration::{
@@ -69,6 +70,10 @@ pub struct ClientForm {
     skip_consent: bool,
     always_refresh: bool,
     allowed_groups: Vec<String>,
+    /// `any`, `two-factor` or `passkey`.
+    require: String,
+    /// As typed, like the lifetimes; empty: no maximum.
+    max_session_age: String,
 }
 
 impl ClientForm {
@@ -90,6 +95,8 @@ impl ClientForm {
                 "skip_consent" => form.skip_consent = !value.is_empty(),
                 "always_refresh" => form.always_refresh = !value.is_empty(),
                 "allowed_group" => form.allowed_groups.push(value),
+                "require" => form.require = value,
+                "max_session_age" => form.max_session_age = value,
                 _ => {}
             }
         }
@@ -113,6 +120,8 @@ impl ClientForm {
             skip_consent: client.skip_consent,
             always_refresh: client.always_refresh,
             allowed_groups: client.allowed_groups.clone(),
+            require: client.require.as_str().into(),
+            max_session_age: client.max_session_age.map(lifetime).unwrap_or_default(),
         }
     }
 
@@ -157,6 +166,20 @@ impl ClientForm {
             always_refresh: self.always_refresh,
             launch_url: Some(self.launch_url.trim().to_string()).filter(|u| !u.is_empty()),
             allowed_groups: self.allowed_groups.clone(),
+            require: match self.require.as_str() {
+                "" => Strength::Any,
+                r => Strength::parse(r).map_err(FieldError::from)?,
+            },
+            max_session_age: Self::seconds("max_session_age", &self.max_session_age)?,
+        })
+    }
+
+    /// The strengths to choose from, with the words the form shows.
+    fn strengths(&self) -> [(&'static str, &'static str, bool); 3] {
+        [Strength::Any, Strength::TwoFactor, Strength::Passkey].map(|s| {
+            let chosen =
+                self.require == s.as_str() || (self.require.is_empty() && s == Strength::Any);
+            (s.as_str(), s.describe(), chosen)
         })
     }
 

@@ -178,3 +178,4 @@ mod conformance;
 mod flows;
 mod refusals;
 mod rules;
+mod strength;
