@@ -97,6 +97,13 @@ pub struct CreateClient {
     require: Strength,
     /// Sign in again for this client when the last sign-in is older (seconds, 300–31622400).
     max_session_age: Option<i64>,
+    /// Grant types it may use (`authorization_code`, `refresh_token`,
+    /// `client_credentials`); default: every one its type allows. Others are
+    /// `unauthorized_client`.
+    grant_types: Option<Vec<String>>,
+    /// Scopes it may be given (`openid` among them); default: every standard scope.
+    /// Others asked for are dropped from the grant.
+    scopes: Option<Vec<String>>,
 }
 
 /// A client as created: with its id again as `client_id`, the secret (shown only
@@ -146,6 +153,8 @@ pub async fn create(
         allowed_groups: b.allowed_groups,
         require: b.require,
         max_session_age: b.max_session_age,
+        grant_types: b.grant_types,
+        scopes: b.scopes,
     };
     let (client, secret) = register(&state.store, spec).await?;
     audit::record(
@@ -225,6 +234,8 @@ pub struct PatchClient {
     require: Option<Strength>,
     /// Seconds; 0 removes the maximum.
     max_session_age: Option<i64>,
+    grant_types: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
 }
 
 impl PatchClient {
@@ -260,6 +271,12 @@ impl PatchClient {
         }
         if let Some(v) = self.max_session_age {
             spec.max_session_age = Some(v).filter(|a| *a != 0);
+        }
+        if let Some(v) = self.grant_types {
+            spec.grant_types = Some(v);
+        }
+        if let Some(v) = self.scopes {
+            spec.scopes = Some(v);
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::auth::ldap as rules;
 use crate::domain::Invalid;
 use crate::domain::user::User;
 use crate::ldap::entry::Tree;
-use crate::store::{AppPassword, LdapAccount, now};
+use crate::store::{AppPassword, LdapAccount};
 
 /// The longest lifetime an app password may be given (ten years); without one it
 /// lives until revoked.
@@ -286,9 +286,9 @@ pub async fn create_app_password(
     Body(body): Body<CreateAppPassword>,
 ) -> Result<impl IntoResponse, Problem> {
     let user = owner(&state, &caller, &id).await?;
-    let expires_at = match body.expires_in {
+    let lifetime = match body.expires_in {
         None => None,
-        Some(secs) if (60..=APP_PASSWORD_MAX_LIFETIME).contains(&secs) => Some(now() + secs),
+        Some(secs) if (60..=APP_PASSWORD_MAX_LIFETIME).contains(&secs) => Some(secs),
         Some(_) => {
             return Err(
                 Invalid::new("expires_in", "must be between a minute and ten years").into(),
@@ -296,7 +296,7 @@ pub async fn create_app_password(
         }
     };
     let (app_password, password) =
-        rules::create_app_password(&state.store, &user, &body.name, expires_at, &caller.origin)
+        rules::create_app_password(&state.store, &user, &body.name, lifetime, &caller.origin)
             .await
             .map_err(auth_problem)?;
     Ok((

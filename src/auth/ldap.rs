@@ -397,16 +397,24 @@ pub async fn create_app_password(
     store: &Store,
     user: &User,
     label: &str,
-    expires_at: Option<i64>,
+    lifetime: Option<i64>,
     origin: &Origin,
 ) -> Result<(AppPassword, String), AuthError> {
     let label = check_label("name", label)?;
-    if expires_at.is_some_and(|at| at <= now()) {
+    if lifetime.is_some_and(|secs| secs <= 0) {
         return Err(Invalid::new("expires", "must be in the future").into());
     }
+    // One instant for both, so that a 90-day password lasts exactly 90 days.
+    let t = now();
     let secret = generate_app_password();
     let row = store
-        .insert_app_password(&user.id, &label, &app_password_hash(&secret), expires_at)
+        .insert_app_password(
+            &user.id,
+            &label,
+            &app_password_hash(&secret),
+            t,
+            lifetime.map(|secs| t + secs),
+        )
         .await?;
     audit::record(
         store,

@@ -12,7 +12,7 @@ use crate::audit::Origin;
 use crate::auth::AuthError;
 use crate::auth::ldap as rules;
 use crate::config::Config;
-use crate::store::{Store, StoreError, now};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, Subcommand)]
 pub enum LdapCommand {
@@ -143,9 +143,9 @@ async fn app_passwords_in(store: &Store, command: AppPasswordsCommand) -> Result
             expires,
         } => {
             let user = owner(user).await?;
-            let expires_at = expires.map(|d| now() + d.as_secs() as i64);
+            let lifetime = expires.map(|d| d.as_secs() as i64);
             let (row, secret) =
-                rules::create_app_password(store, &user, &name, expires_at, &Origin::cli())
+                rules::create_app_password(store, &user, &name, lifetime, &Origin::cli())
                     .await
                     .map_err(failure)?;
             let mut out = serde_json::to_value(&row).expect("serialisable");

@@ -17,7 +17,7 @@ use crate::store::{Store, StoreError};
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Register an OIDC client; prints JSON with client_id and client_secret (null for public).
-    Create(CreateClient),
+    Create(Box<CreateClient>),
     /// Print every client as JSON.
     List,
     /// Print one client as JSON.
@@ -73,6 +73,12 @@ pub struct CreateClient {
     /// Sign in again for the client after this long, e.g. 8h.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub max_session_age: Option<std::time::Duration>,
+    /// A grant type it may use, by its RFC name (repeat; default: every one its type allows).
+    #[arg(long = "grant-type", value_name = "GRANT_TYPE")]
+    pub grant_types: Vec<String>,
+    /// A scope it may be given (repeat; default: every standard scope).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +143,8 @@ async fn run_clients(
                 allowed_groups: a.allowed_groups,
                 require: Strength::parse(&a.require).map_err(|e| Failure::new(e.to_string()))?,
                 max_session_age: a.max_session_age.map(|d| d.as_secs() as i64),
+                grant_types: Some(a.grant_types).filter(|g| !g.is_empty()),
+                scopes: Some(a.scopes).filter(|s| !s.is_empty()),
             };
             let (client, secret) = register(store, spec)
                 .await

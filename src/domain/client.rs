@@ -43,6 +43,10 @@ pub struct Client {
     pub require: Strength,
     /// Sign in again when the last sign-in is older than this (seconds).
     pub max_session_age: Option<i64>,
+    /// The grant types it may use, by their RFC names.
+    pub grant_types: Vec<String>,
+    /// The scopes it may be given; others asked for are dropped from the grant.
+    pub scopes: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -66,6 +70,21 @@ impl Client {
     /// client names no groups.
     pub fn admits<'a>(&self, group_names: impl Iterator<Item = &'a str>) -> bool {
         super::access::admits(&self.allowed_groups, group_names)
+    }
+
+    /// May the client use this grant type?
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+
+    /// The scopes of `granted` (already the supported ones, space-separated) that
+    /// the client may be given, in the same order.
+    pub fn narrow_scope(&self, granted: &str) -> String {
+        granted
+            .split(' ')
+            .filter(|s| self.scopes.iter().any(|a| a == s))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// How strongly and how lately a person must have signed in to use the client,
@@ -144,6 +163,75 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), Invalid> {
     }
 }
 
+/// The grant types a client may be allowed, by their RFC names.
+pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+
+/// What a client may use when nothing narrower was set: every grant its type allows.
+pub fn default_grant_types(is_public: bool) -> Vec<String> {
+    GRANT_TYPES
+        .iter()
+        .filter(|g| !is_public || **g != "client_credentials")
+        .map(|g| g.to_string())
+        .collect()
+}
+
+/// Check an admin's list of grant types for a client of this type.
+pub fn check_grant_types(list: &[String], is_public: bool) -> Result<Vec<String>, Invalid> {
+    let mut out: Vec<String> = Vec::new();
+    for g in list {
+        let g = g.trim();
+        if g == DEVICE_CODE {
+            return Err(Invalid::new(
+                "grant_types",
+                "the device flow is not available yet",
+            ));
+        }
+        if !GRANT_TYPES.contains(&g) {
+            return Err(Invalid::new(
+                "grant_types",
+                format!("`{g}` is not one of {}", GRANT_TYPES.join(", ")),
+            ));
+        }
+        if is_public && g == "client_credentials" {
+            return Err(Invalid::new(
+                "grant_types",
+                "a public client cannot use client_credentials (it has no secret)",
+            ));
+        }
+        if !out.iter().any(|o| o == g) {
+            out.push(g.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err(Invalid::new("grant_types", "at least one grant type"));
+    }
+    Ok(out)
+}
+
+/// The device flow's grant type (RFC 8628).
+pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// Check an admin's list of scopes: each one Latchkey knows, `openid` among them.
+pub fn check_scopes(list: &[String]) -> Result<Vec<String>, Invalid> {
+    let mut out: Vec<String> = Vec::new();
+    for s in list {
+        let s = s.trim();
+        if !super::scope::SUPPORTED.contains(&s) {
+            return Err(Invalid::new(
+                "scopes",
+                format!("`{s}` is not one of {}", super::scope::SUPPORTED.join(", ")),
+            ));
+        }
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
+    }
+    if !out.iter().any(|s| s == "openid") {
+        return Err(Invalid::new("scopes", "openid must be among them"));
+    }
+    Ok(out)
+}
+
 /// The algorithms a client may choose for its tokens.
 pub const SIGNING_ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
 
@@ -172,6 +260,8 @@ mod tests {
             allowed_groups: vec![],
             require: Strength::Any,
             max_session_age: None,
+            grant_types: default_grant_types(false),
+            scopes: vec!["openid".into(), "email".into()],
             created_at: 0,
             updated_at: 0,
         }
@@ -227,5 +317,38 @@ mod tests {
         assert_eq!(c.sign_in_rule(Some("urn:x phr")).require, Strength::Passkey);
         assert_eq!(c.sign_in_rule(Some("phrh")).require, Strength::TwoFactor);
         assert_eq!(c.sign_in_rule(None).max_age, Some(600));
+    }
+
+    #[test]
+    fn grants_and_scopes_are_checked_and_narrowed() {
+        let c = client(&["https://a.example/cb"]);
+        assert!(c.allows_grant("client_credentials") && !c.allows_grant(DEVICE_CODE));
+        assert_eq!(
+            c.narrow_scope("openid profile email groups"),
+            "openid email"
+        );
+        assert_eq!(
+            default_grant_types(true),
+            ["authorization_code", "refresh_token"]
+        );
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_grant_types(&list(&["client_credentials"]), true).is_err());
+        assert!(check_grant_types(&list(&[DEVICE_CODE]), false).is_err());
+        assert!(check_grant_types(&list(&["implicit"]), false).is_err());
+        assert!(check_grant_types(&list(&[]), false).is_err());
+        assert_eq!(
+            check_grant_types(
+                &list(&["refresh_token", "authorization_code", "refresh_token"]),
+                true
+            )
+            .unwrap(),
+            ["refresh_token", "authorization_code"]
+        );
+        assert!(check_scopes(&list(&["email"])).is_err(), "openid is needed");
+        assert!(check_scopes(&list(&["openid", "admin"])).is_err());
+        assert_eq!(
+            check_scopes(&list(&["openid", "groups"])).unwrap(),
+            ["openid", "groups"]
+        );
     }
 }

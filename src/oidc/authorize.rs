@@ -199,7 +199,20 @@ async fn continue_authorization(
         Ok(asked) => asked,
         Err(refused) => return Ok(req.error(iss, refused.error, &refused.description)),
     };
-    let (granted, prompts, max_age) = (asked.scope.as_str(), &asked.prompts, asked.max_age);
+    if !req.client.allows_grant("authorization_code") {
+        return Ok(req.error(
+            iss,
+            "unauthorized_client",
+            "this client may not use the authorization code flow",
+        ));
+    }
+    // Only the scopes the client may be given: the rest is dropped, and the consent
+    // page shows what is left.
+    let narrowed = req.client.narrow_scope(&asked.scope);
+    if !scope::has(&narrowed, "openid") {
+        return Ok(req.error(iss, "invalid_scope", "request at least the openid scope"));
+    }
+    let (granted, prompts, max_age) = (narrowed.as_str(), &asked.prompts, asked.max_age);
 
     // Who is signing in, and what have they approved for this client? One read.
     let (signed_in, consent) =
@@ -522,7 +535,9 @@ pub async fn consent(
         .await;
         return req.error(&iss, "access_denied", "the user declined");
     }
-    let granted = scope::granted(params.get("scope").unwrap_or_default()).join(" ");
+    let granted = req
+        .client
+        .narrow_scope(&scope::granted(params.get("scope").unwrap_or_default()).join(" "));
     if let Err(e) = state
         .store
         .save_consent(&signed_in.user.id, &req.client.id, &granted)

@@ -4,7 +4,10 @@
 use crate::crypto::random_token;
 use crate::domain::Invalid;
 use crate::domain::access::Strength;
-use crate::domain::client::{Client, SIGNING_ALGS, check_redirect_uri};
+use crate::domain::client::{
+    Client, SIGNING_ALGS, check_grant_types, check_redirect_uri, check_scopes, default_grant_types,
+};
+use crate::domain::scope;
 use crate::store::{Store, StoreError, new_id, now};
 
 /// What an administrator asks for.
@@ -28,6 +31,10 @@ pub struct ClientSpec {
     pub require: Strength,
     /// Seconds after which people must sign in again for it.
     pub max_session_age: Option<i64>,
+    /// Grant types by RFC name; None: every one the client's type allows.
+    pub grant_types: Option<Vec<String>>,
+    /// Scopes it may be given; None: every standard scope.
+    pub scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +62,8 @@ struct Checked {
     launch_url: Option<String>,
     group_ids: Vec<String>,
     max_session_age: Option<i64>,
+    grant_types: Vec<String>,
+    scopes: Vec<String>,
 }
 
 /// Every rule a client's settings must follow; `Invalid::field` names the API field.
@@ -106,6 +115,14 @@ async fn check(store: &Store, spec: &ClientSpec) -> Result<Checked, Registration
             );
         }
     };
+    let grant_types = match &spec.grant_types {
+        None => default_grant_types(spec.public),
+        Some(list) => check_grant_types(list, spec.public)?,
+    };
+    let scopes = match &spec.scopes {
+        None => scope::SUPPORTED.iter().map(|s| s.to_string()).collect(),
+        Some(list) => check_scopes(list)?,
+    };
     let mut group_ids = Vec::new();
     for g in &spec.allowed_groups {
         let group = store
@@ -124,6 +141,8 @@ async fn check(store: &Store, spec: &ClientSpec) -> Result<Checked, Registration
         launch_url,
         group_ids,
         max_session_age,
+        grant_types,
+        scopes,
     })
 }
 
@@ -171,6 +190,8 @@ pub async fn register(
         allowed_groups: checked.group_ids,
         require: spec.require,
         max_session_age: checked.max_session_age,
+        grant_types: checked.grant_types,
+        scopes: checked.scopes,
         created_at: t,
         updated_at: t,
     };
@@ -200,6 +221,11 @@ pub fn spec_of(client: &Client) -> ClientSpec {
         allowed_groups: client.allowed_groups.clone(),
         require: client.require,
         max_session_age: client.max_session_age,
+        // The defaults stay defaults, so that a change of type (public or not)
+        // brings its own.
+        grant_types: (client.grant_types != default_grant_types(client.is_public))
+            .then(|| client.grant_types.clone()),
+        scopes: (client.scopes.len() != scope::SUPPORTED.len()).then(|| client.scopes.clone()),
     }
 }
 
@@ -247,6 +273,8 @@ pub async fn update(
     next.allowed_groups = checked.group_ids;
     next.require = spec.require;
     next.max_session_age = checked.max_session_age;
+    next.grant_types = checked.grant_types;
+    next.scopes = checked.scopes;
     store.update_client(&next).await?;
     let after = store.client_by_id(id).await?.ok_or(StoreError::NotFound)?;
     Ok(Updated {

@@ -17,7 +17,7 @@ use crate::audit::{self, Origin};
 use crate::crypto::hash_secret;
 use crate::crypto::secrets::constant_time_eq;
 use crate::domain::claims::Subject;
-use crate::domain::client::Client;
+use crate::domain::client::{Client, GRANT_TYPES};
 use crate::domain::scope;
 use crate::http::ClientInfo;
 use crate::store::{Redemption, RefreshGrant, StoreError, now};
@@ -57,6 +57,15 @@ async fn grant(
         ip: Some(info.ip.to_string()),
         user_agent: info.user_agent.clone(),
     };
+    if let Some(grant) = params.get("grant_type")
+        && GRANT_TYPES.contains(&grant)
+        && !client.allows_grant(grant)
+    {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            format!("this client may not use {grant}"),
+        ));
+    }
     match params.get("grant_type") {
         Some("authorization_code") => authorization_code(state, &client, &params, &origin).await,
         Some("refresh_token") => refresh_token(state, &client, &params, &origin).await,
@@ -189,7 +198,7 @@ async fn authorization_code(
         amr: &grant.amr,
         code_hash: Some(&code_hash),
         family_id: None,
-        issue_refresh: true,
+        issue_refresh: client.allows_grant("refresh_token"),
     };
     let (response, rows) = user_tokens(state, client, &subject, &ctx).await?;
     audit::record_with(
@@ -265,7 +274,7 @@ async fn refresh_token(
         amr: &grant.amr,
         code_hash: grant.code_hash.as_deref(),
         family_id: Some(&grant.family_id),
-        issue_refresh: true,
+        issue_refresh: client.allows_grant("refresh_token"),
     };
     let (response, rows) = user_tokens(state, client, &subject, &ctx).await?;
     // The presented token is used up in the commit that writes its successor.

@@ -5,13 +5,15 @@ use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, flag, now};
 use crate::domain::access::Strength;
-use crate::domain::client::Client;
+use crate::domain::client::{Client, default_grant_types};
+use crate::domain::scope;
 
 macro_rules! columns {
     () => {
         "id, name, secret_hash, previous_secret_hash, previous_secret_expires_at, is_public, redirect_uris, \
          post_logout_redirect_uris, require_pkce, allow_plain_pkce, signing_alg, access_token_ttl, refresh_token_ttl, \
-         skip_consent, always_refresh, launch_url, created_at, updated_at, require_strength, max_session_age"
+         skip_consent, always_refresh, launch_url, created_at, updated_at, require_strength, max_session_age, \
+         grant_types, scopes"
     };
 }
 
@@ -41,6 +43,16 @@ fn client_from_row(row: &AnyRow) -> Result<Client, sqlx::Error> {
         require: Strength::parse(&row.try_get::<String, _>("require_strength")?)
             .map_err(|e| sqlx::Error::Decode(e.to_string().into()))?,
         max_session_age: row.try_get("max_session_age")?,
+        grant_types: row
+            .try_get::<Option<String>, _>("grant_types")?
+            .map(json_list)
+            .unwrap_or_else(|| {
+                default_grant_types(row.try_get::<i64, _>("is_public").unwrap_or(0) != 0)
+            }),
+        scopes: row
+            .try_get::<Option<String>, _>("scopes")?
+            .map(json_list)
+            .unwrap_or_else(|| scope::SUPPORTED.iter().map(|s| s.to_string()).collect()),
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -53,7 +65,7 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO oidc_clients (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ))
         .bind(&c.id)
         .bind(&c.name)
@@ -75,6 +87,8 @@ impl Store {
         .bind(c.updated_at)
         .bind(c.require.as_str())
         .bind(c.max_session_age)
+        .bind(serde_json::to_string(&c.grant_types).unwrap_or_default())
+        .bind(serde_json::to_string(&c.scopes).unwrap_or_default())
         .execute(&mut *tx)
         .await?;
         for group_id in &c.allowed_groups {
@@ -103,7 +117,7 @@ impl Store {
              previous_secret_expires_at = $5, is_public = $6, redirect_uris = $7, post_logout_redirect_uris = $8, \
              require_pkce = $9, allow_plain_pkce = $10, signing_alg = $11, access_token_ttl = $12, \
              refresh_token_ttl = $13, skip_consent = $14, always_refresh = $15, launch_url = $16, updated_at = $17, \
-             require_strength = $18, max_session_age = $19 WHERE id = $1",
+             require_strength = $18, max_session_age = $19, grant_types = $20, scopes = $21 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -124,6 +138,8 @@ impl Store {
         .bind(now())
         .bind(c.require.as_str())
         .bind(c.max_session_age)
+        .bind(serde_json::to_string(&c.grant_types).unwrap_or_default())
+        .bind(serde_json::to_string(&c.scopes).unwrap_or_default())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

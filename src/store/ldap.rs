@@ -467,6 +467,7 @@ impl Store {
         user_id: &str,
         name: &str,
         secret_hash: &str,
+        created_at: i64,
         expires_at: Option<i64>,
     ) -> Result<AppPassword, StoreError> {
         let row = sqlx::query(concat!(
@@ -478,7 +479,7 @@ impl Store {
         .bind(user_id)
         .bind(name)
         .bind(secret_hash)
-        .bind(now())
+        .bind(created_at)
         .bind(expires_at)
         .fetch_one(&mut *self.writer().await?)
         .await

@@ -137,13 +137,11 @@ pub async fn create_from_form(
     let Some((choice, _)) = EXPIRY_CHOICES.iter().find(|(v, _)| *v == form.expires) else {
         return Ok(Err(Refused::Expiry));
     };
-    let expires_at = match humantime::parse_duration(choice) {
-        Ok(d) => Some(now() + d.as_secs() as i64),
-        Err(_) => None,
-    };
+    let lifetime = humantime::parse_duration(choice)
+        .ok()
+        .map(|d| d.as_secs() as i64);
     let (row, secret) =
-        match rules::create_app_password(&state.store, owner, &form.name, expires_at, origin).await
-        {
+        match rules::create_app_password(&state.store, owner, &form.name, lifetime, origin).await {
             Ok(made) => made,
             Err(AuthError::Invalid(_)) => return Ok(Err(Refused::Name)),
             Err(e) => return Err(e.into()),

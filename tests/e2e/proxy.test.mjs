@@ -62,7 +62,7 @@ describe('forward-auth behind the real nginx and Caddy', () => {
   }
 
   async function newPage(context) {
-    const page = context ? await context.newPage() : await browser.newPage();
+    const page = await browser.newPage(context);
     await page.setViewportSize({ width: WIDTH, height: 844 });
     return page;
   }

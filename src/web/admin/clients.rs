@@ -12,7 +12,8 @@ use super::{AdminSession, ConfirmPage, CsrfForm, FieldError, Flash, error_for, g
 use crate::app::AppState;
 use crate::audit;
 use crate::domain::access::Strength;
-use crate::domain::client::{Client, SIGNING_ALGS};
+use crate::domain::client::{Client, GRANT_TYPES, SIGNING_ALGS, default_grant_types};
+use crate::domain::scope;
 use crate::http::ClientInfo;
 use crate::oidc::registration::{
     ClientSpec, RegistrationError, changes, register, update as update_client,
@@ -74,6 +75,9 @@ pub struct ClientForm {
     require: String,
     /// As typed, like the lifetimes; empty: no maximum.
     max_session_age: String,
+    /// Ticked grant types and scopes; on a new client, the defaults.
+    grant_types: Vec<String>,
+    scopes: Vec<String>,
 }
 
 impl ClientForm {
@@ -97,6 +101,8 @@ impl ClientForm {
                 "allowed_group" => form.allowed_groups.push(value),
                 "require" => form.require = value,
                 "max_session_age" => form.max_session_age = value,
+                "grant_type" => form.grant_types.push(value),
+                "scope" => form.scopes.push(value),
                 _ => {}
             }
         }
@@ -122,7 +128,34 @@ impl ClientForm {
             allowed_groups: client.allowed_groups.clone(),
             require: client.require.as_str().into(),
             max_session_age: client.max_session_age.map(lifetime).unwrap_or_default(),
+            grant_types: client.grant_types.clone(),
+            scopes: client.scopes.clone(),
         }
+    }
+
+    /// A new client's form: the defaults ticked.
+    fn new() -> ClientForm {
+        ClientForm {
+            grant_types: default_grant_types(false),
+            scopes: scope::SUPPORTED.iter().map(|s| s.to_string()).collect(),
+            ..ClientForm::default()
+        }
+    }
+
+    /// Each grant type with whether it is ticked.
+    fn grant_choices(&self) -> Vec<(&'static str, bool)> {
+        GRANT_TYPES
+            .iter()
+            .map(|g| (*g, self.grant_types.iter().any(|t| t == g)))
+            .collect()
+    }
+
+    /// Each scope with whether it is ticked.
+    fn scope_choices(&self) -> Vec<(&'static str, bool)> {
+        scope::SUPPORTED
+            .iter()
+            .map(|s| (*s, self.scopes.iter().any(|t| t == s)))
+            .collect()
     }
 
     /// One URI per line; blank lines do not count.
@@ -171,6 +204,17 @@ impl ClientForm {
                 r => Strength::parse(r).map_err(FieldError::from)?,
             },
             max_session_age: Self::seconds("max_session_age", &self.max_session_age)?,
+            // None ticked: what the client's type allows (a public client has no
+            // client_credentials, whatever was ticked before it became public).
+            grant_types: Some(
+                self.grant_types
+                    .iter()
+                    .filter(|g| !(self.public && *g == "client_credentials"))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+            .filter(|g| !g.is_empty()),
+            scopes: Some(self.scopes.clone()).filter(|s| !s.is_empty()),
         })
     }
 
@@ -257,7 +301,7 @@ pub async fn new_form(
     headers: HeaderMap,
     admin: AdminSession,
 ) -> Result<Response, WebError> {
-    let form = ClientForm::default();
+    let form = ClientForm::new();
     render_new(&state, &headers, &admin, &form, None, StatusCode::OK).await
 }
 

@@ -211,9 +211,12 @@ export async function launchBrowser({ args = [] } = {}) {
   return {
     browser,
     context,
-    /** A page whose console errors and uncaught exceptions are recorded. */
-    async newPage() {
-      const page = await context.newPage();
+    /**
+     * A page whose console errors and uncaught exceptions are recorded; in `inContext`
+     * (another cookie jar, from browser.newContext()) when given.
+     */
+    async newPage(inContext = context) {
+      const page = await inContext.newPage();
       const errors = [];
       pageErrors.set(page, errors);
       // CSP violations are reported as console errors.

@@ -176,6 +176,7 @@ async fn verify_id_token(server: &TestServer, id_token: &str) -> serde_json::Map
 
 mod conformance;
 mod flows;
+mod per_client;
 mod refusals;
 mod rules;
 mod strength;

@@ -104,7 +104,7 @@ async fn service_accounts_and_app_passwords(store: &Store) {
 
     let u = store.create_user(&user("eve")).await.unwrap();
     let p = store
-        .insert_app_password(&u.id, "TV", "secret-hash", None)
+        .insert_app_password(&u.id, "TV", "secret-hash", latchkey::store::now(), None)
         .await
         .unwrap();
     let used = store
@@ -121,7 +121,13 @@ async fn service_accounts_and_app_passwords(store: &Store) {
             .is_none()
     );
     let expired = store
-        .insert_app_password(&u.id, "old", "old-hash", Some(latchkey::store::now() - 1))
+        .insert_app_password(
+            &u.id,
+            "old",
+            "old-hash",
+            latchkey::store::now() - 10,
+            Some(latchkey::store::now() - 1),
+        )
         .await
         .unwrap();
     assert!(
@@ -337,7 +343,7 @@ async fn the_directory_version_follows_every_change(store: &Store) {
     let ben = store.create_user(&user("ben")).await.unwrap();
     let before = version().await;
     store
-        .insert_app_password(&ben.id, "TV", "hash", None)
+        .insert_app_password(&ben.id, "TV", "hash", latchkey::store::now(), None)
         .await
         .unwrap();
     let (account, _) = store.ldap_account("reader").await.unwrap().unwrap();
