@@ -9,6 +9,7 @@
 //! - signed in and not allowed, or a host no application covers: `403` with the
 //!   "no access" page.
 
+use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -230,7 +231,7 @@ async fn check(
     };
     let Some(app) = snapshot.apps().for_host(&original.host) else {
         deny(state, info, None, None, original, "unknown_host").await;
-        return no_access(None);
+        return no_access(state, None);
     };
     let access = match app.needs(&original.uri) {
         Needs::Nothing => return StatusCode::OK.into_response(),
@@ -278,7 +279,7 @@ async fn check(
         reason,
     )
     .await;
-    no_access(Some(app))
+    no_access(state, Some(app))
 }
 
 /// `200` and the headers the application wants about `user`.
@@ -353,8 +354,11 @@ fn sign_in_first(
     r
 }
 
-/// `403` with the "no access" page.
-pub(super) fn no_access(app: Option<&ProxyApp>) -> Response {
+/// `403` with the "no access" page. A proxy such as Caddy or Traefik shows it at the
+/// application's own host, where a relative `/static/app.css` would be the app's (and
+/// refused by this very check): so every address on it is Latchkey's, and its CSP
+/// allows Latchkey's origin for the stylesheet and pictures, and nothing else.
+pub(super) fn no_access(state: &AppState, app: Option<&ProxyApp>) -> Response {
     let message = match app {
         Some(app) => format!(
             "Your account may not use {}. If you need it, ask your administrator to add you to one of its groups.",
@@ -362,7 +366,31 @@ pub(super) fn no_access(app: Option<&ProxyApp>) -> Response {
         ),
         None => "This address is not one of the applications this sign-in protects.".to_string(),
     };
-    crate::web::error_page(StatusCode::FORBIDDEN, "No access", &message)
+    let origin = state.config.app_url.as_str();
+    let page = NoAccessPage {
+        app_name: state.app_name(),
+        origin,
+        message: &message,
+    };
+    let Ok(html) = page.render() else {
+        return crate::web::error_page(StatusCode::FORBIDDEN, "No access", &message);
+    };
+    let csp = format!(
+        "default-src 'none'; style-src {origin}; img-src {origin}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    );
+    let mut r = (StatusCode::FORBIDDEN, axum::response::Html(html)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    r
+}
+
+#[derive(askama::Template)]
+#[template(path = "proxy_no_access.html")]
+struct NoAccessPage<'a> {
+    app_name: String,
+    origin: &'a str,
+    message: &'a str,
 }
 
 /// Audit a denial (folded: one row a minute per reason, person and host) and log it.

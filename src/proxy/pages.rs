@@ -112,7 +112,7 @@ pub async fn back_to_app(
                     "not_in_group",
                 )
                 .await;
-                return Ok(no_access(Some(app)));
+                return Ok(no_access(&state, Some(app)));
             }
             Verdict::TooWeak(strength) => {
                 step_up(&state, &info, &signed_in.user.id, app, &original).await;
@@ -180,7 +180,7 @@ pub async fn denied(State(state): State<AppState>, Query(q): Query<Rd>) -> Respo
         },
         None => None,
     };
-    no_access(app.as_ref())
+    no_access(&state, app.as_ref())
 }
 
 /// What the sign-in page tells a person asked for a stronger sign-in.

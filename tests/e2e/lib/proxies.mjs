@@ -5,6 +5,7 @@
 // README.md with only the names, ports and addresses of this run put in: a recipe that
 // stops working fails these tests.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { connect, createServer } from 'node:net';
@@ -78,9 +79,11 @@ export async function startBackend() {
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
     res.end(JSON.stringify(echo));
   });
-  // Keep-alive connections from the proxies must not hold close() up.
+  // Keep-alive connections from the proxies must not hold close() up, nor the server
+  // keep a test process that failed before close() alive.
   server.keepAliveTimeout = 1_000;
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
   const { port } = server.address();
   return {
     port,
@@ -127,6 +130,10 @@ export function proxyGet(proxy, host, urlPath, headers = {}) {
 
 /** Start a proxy process and return what the tests need of it. */
 async function startProcess({ name, cmd, args, env, dir, port, logOf }) {
+  if (!existsSync(cmd)) {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`${cmd} not found: apt-get install ${name} (scripts/test does)`);
+  }
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   let output = '';
   for (const s of [child.stdout, child.stderr]) {
