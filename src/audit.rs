@@ -123,7 +123,7 @@ pub async fn record_with(
 /// Events that happen again and again (a service binding for every request it
 /// checks, a denied browser retrying): the first of a key in `WINDOW` is a row, the
 /// ones after it only a log line, and the next row says how many it stands for. At
-/// most `HELD` keys are remembered; past that, a key is a row every time.
+/// most `HELD` keys are remembered; past that, new keys are log lines only.
 pub struct Folding<K> {
     seen: std::sync::Mutex<std::collections::HashMap<K, Folded>>,
 }
@@ -164,15 +164,18 @@ impl<K: std::hash::Hash + Eq> Folding<K> {
         if seen.len() >= Self::HELD {
             seen.retain(|_, r| r.row_at.elapsed() < Self::WINDOW);
         }
-        if seen.len() < Self::HELD {
-            seen.insert(
-                key,
-                Folded {
-                    row_at: std::time::Instant::now(),
-                    folded: 0,
-                },
-            );
+        if seen.len() >= Self::HELD {
+            // Full of keys seen this minute (a flood of different ones): a log line
+            // only, so that no flood can turn every request into a row.
+            return None;
         }
+        seen.insert(
+            key,
+            Folded {
+                row_at: std::time::Instant::now(),
+                folded: 0,
+            },
+        );
         Some(0)
     }
 }

@@ -419,12 +419,19 @@ pub(super) async fn deny(
         "method": original.method,
         "app": app.map(|a| a.id.as_str()),
     });
+    // An anonymous caller names the host itself: folded by address alone, so that
+    // made-up host names cannot each be a row.
+    let key_host = if user_id.is_some() {
+        host
+    } else {
+        String::new()
+    };
     record_folded(
         state,
         info,
         user_id,
         "proxy.access.denied",
-        (reason, who, host),
+        (reason, who, key_host),
         details,
     )
     .await;

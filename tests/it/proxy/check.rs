@@ -189,6 +189,23 @@ async fn outsiders_unknown_hosts_and_foreign_redirects_are_refused() {
         let res = forward_auth(&b, "GET", "http://nas.example.test/", HTML).await;
         assert_eq!(res.status, 403);
     }
+    // Made-up host names from one address, sent at the same instant: still that one row.
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (barrier, url) = (barrier.clone(), server.url("/api/authz/forward-auth"));
+        tasks.push(tokio::spawn(async move {
+            let req = http()
+                .get(url)
+                .header("x-forwarded-host", format!("made-up-{i}.example.test"))
+                .header("accept", "text/html");
+            barrier.wait().await;
+            req.send().await.unwrap().status().as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 403);
+    }
     let unknown: Vec<_> = audit_rows(&server, "proxy.access.denied")
         .await
         .into_iter()
